@@ -1,0 +1,89 @@
+"""aiokafka wiring: producer and consumer factories with the product's delivery guarantees.
+
+Producers: acks=all, idempotence on, lz4 compression, a short linger so concurrent sends batch.
+Consumers: manual commits after processing (at-least-once), starting from the earliest offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+from shared.settings import Settings
+from shared.topics import topic_name
+
+
+def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer (not started)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
+        "compression_type": "lz4",
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "request_timeout_ms": 30_000,
+        "client_id": "shopsync-producer",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def create_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer with manual commits (call `commit()` after outputs are acknowledged); `topics` are base names."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "max_poll_records": 500,
+        "fetch_max_wait_ms": 100,
+        "client_id": f"shopsync-{group_id or 'reader'}",
+    }
+    options.update(overrides)
+    names = [topic_name(t, settings.shopsync_topic_prefix) for t in topics]
+    return AIOKafkaConsumer(*names, **options)
+
+
+def create_admin(settings: Settings) -> AIOKafkaAdminClient:
+    """An admin client (not started)."""
+    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="shopsync-admin")
+
+
+async def read_to_end(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord]:
+    """Yield every record of `topic` (base name) from the beginning up to its end offsets at call time.
+
+    Used to materialize compacted state topics (stores, mappings, open orders) before a service starts work.
+    """
+    consumer = create_consumer(settings, None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = topic_name(topic, settings.shopsync_topic_prefix)
+        partitions = consumer.partitions_for_topic(name)
+        if partitions is None:
+            await consumer._client.force_metadata_update()  # first metadata fetch may predate the topic
+            partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < end[tp]:
+                        yield record
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()

@@ -1,0 +1,5 @@
+"""`python -m shopsync` runs the CLI."""
+
+from shopsync.cli import main
+
+main()

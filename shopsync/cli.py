@@ -1,0 +1,31 @@
+"""`shopsync`: one CLI with a sub-command per service and per operator task. The one place that wires it all."""
+
+from __future__ import annotations
+
+import click
+
+from shared.logging import configure_logging
+from shared.settings import load_settings
+from shopsync.commands.kafka import kafka
+from shopsync.commands.run import run
+from shopsync.commands.topics import topics
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """shopsync: TikTok Shop orders into your warehouse / OMS, over Apache Kafka."""
+    settings = load_settings()
+    ctx.obj = settings
+    fmt = settings.shopsync_log_format
+    configure_logging(settings.shopsync_log_level, "console" if fmt == "auto" else fmt)
+
+
+cli.add_command(kafka)
+cli.add_command(topics)
+cli.add_command(run)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="shopsync")

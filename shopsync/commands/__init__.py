@@ -1,0 +1,1 @@
+"""One module per CLI command group; `shopsync.cli` registers them."""
