@@ -1,0 +1,1 @@
+"""TikTok Shop Open API: request/webhook signing, the async client, typed errors."""
