@@ -6,6 +6,7 @@ import click
 
 from shared.logging import configure_logging
 from shared.settings import load_settings
+from shopsync.commands.gateway import gateway
 from shopsync.commands.kafka import kafka
 from shopsync.commands.run import run
 from shopsync.commands.topics import topics
@@ -21,6 +22,7 @@ def cli(ctx: click.Context) -> None:
     configure_logging(settings.shopsync_log_level, "console" if fmt == "auto" else fmt)
 
 
+cli.add_command(gateway)
 cli.add_command(kafka)
 cli.add_command(topics)
 cli.add_command(run)

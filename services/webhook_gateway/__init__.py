@@ -1,0 +1,1 @@
+"""Webhook gateway: verified, durable intake of TikTok Shop webhooks into `tiktok.webhooks`."""

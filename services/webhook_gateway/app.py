@@ -1,0 +1,115 @@
+"""The gateway's Starlette app: `POST /webhooks/tiktok`, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.webhook_gateway.body import BodyTooLarge, read_limited_body
+from services.webhook_gateway.envelope import InvalidWebhook, parse_webhook, record_headers
+from services.webhook_gateway.metrics import GatewayMetrics
+from services.webhook_gateway.publisher import PublishFailed, Publisher
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.tiktok.signing import verify_webhook
+from shared.tracing import new_traceparent, trace_id
+
+log = get_logger("webhook_gateway")
+RETRY_AFTER_S = "5"
+
+
+class MissingSecrets(RuntimeError):
+    """The gateway fails closed: it will not start without an app key and secret."""
+
+
+def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequence[BaseRoute] = (),
+               clock: Callable[[], float] = time.time) -> Starlette:
+    """Build the gateway app around `publisher`; raises MissingSecrets when the app key or secret is empty."""
+    app_key = settings.tiktok_app_key
+    secrets = [s for s in (settings.tiktok_app_secret.get_secret_value(),
+                           settings.tiktok_app_secret_previous.get_secret_value()) if s]
+    if not app_key or not secrets:
+        raise MissingSecrets("TIKTOK_APP_KEY and TIKTOK_APP_SECRET must be set: the gateway refuses unsigned intake")
+    metrics = GatewayMetrics()
+    limit = settings.shopsync_max_webhook_bytes
+
+    async def receive_webhook(request: Request) -> Response:
+        started = time.perf_counter()
+        result, response = await _receive(request)
+        metrics.requests.labels(result=result).inc()
+        metrics.request_seconds.observe(time.perf_counter() - started)
+        return response
+
+    async def _receive(request: Request) -> tuple[str, Response]:
+        try:
+            body = await read_limited_body(request, limit)
+        except BodyTooLarge:
+            log.warning("webhook_rejected", result="too_large", limit=limit)
+            return "too_large", _error(413, "payload_too_large", f"body exceeds {limit} bytes")
+        metrics.payload_bytes.observe(len(body))
+        if not verify_webhook(app_key, secrets, body, request.headers.get("authorization")):
+            metrics.signature_failures.inc()
+            log.warning("webhook_rejected", result="bad_signature", size=len(body))
+            return "bad_signature", Response(status_code=401)
+        now = clock()
+        try:
+            webhook = parse_webhook(body, now, settings.shopsync_webhook_max_age_s,
+                                    settings.shopsync_webhook_max_future_s)
+        except InvalidWebhook as exc:
+            log.warning("webhook_rejected", result=exc.code, detail=exc.detail)
+            return exc.code, _error(400, exc.code, exc.detail)
+        traceparent = new_traceparent()
+        context = {"notification_id": webhook.notification_id, "shop_id": webhook.shop_id,
+                   "order_id": webhook.order_id, "event_type": webhook.type, "trace_id": trace_id(traceparent)}
+        publish_started = time.perf_counter()
+        try:
+            await publisher.publish(webhook.key.encode(), body, record_headers(webhook, body, now, traceparent))
+        except PublishFailed as exc:
+            log.error("webhook_not_published", result="unavailable", reason=str(exc), **context)
+            return "unavailable", Response(status_code=503, headers={"Retry-After": RETRY_AFTER_S})
+        elapsed = time.perf_counter() - publish_started
+        metrics.publish_seconds.observe(elapsed)
+        log.info("webhook_published", result="published", latency_ms=round(elapsed * 1000, 2), **context)
+        return "published", Response(status_code=200)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        if await publisher.ready():
+            return PlainTextResponse("ready")
+        return PlainTextResponse("kafka unavailable", status_code=503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        log.info("gateway_started", topic_ready=await publisher.ready())
+        try:
+            yield
+        finally:
+            await publisher.stop()  # flushes queued records before exit
+            log.info("gateway_stopped")
+
+    routes: list[BaseRoute] = [
+        Route("/webhooks/tiktok", receive_webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.metrics = metrics
+    return app
+
+
+def _error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)

@@ -1,0 +1,24 @@
+"""Read a request body with a hard size limit, without buffering what lies past it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+
+class BodyTooLarge(Exception):
+    """The body exceeds the limit."""
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw body bytes; raises BodyTooLarge as soon as more than `limit` bytes are announced or arrive."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)

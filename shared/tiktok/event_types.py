@@ -1,0 +1,56 @@
+"""TikTok Shop webhook topic numbers and names (facts §1.5), and the CloudEvents type derived from them."""
+
+from __future__ import annotations
+
+ORDER_STATUS_CHANGE = 1
+RECIPIENT_ADDRESS_UPDATE = 3
+PACKAGE_UPDATE = 4
+PRODUCT_STATUS_CHANGE = 5
+SELLER_DEAUTHORIZATION = 6
+UPCOMING_AUTHORIZATION_EXPIRATION = 7
+CANCELLATION_STATUS_CHANGE = 11
+RETURN_STATUS_CHANGE = 12
+PRODUCT_INFORMATION_CHANGE = 15
+PRODUCT_CREATION = 16
+INVENTORY_STATUS_CHANGE = 27
+
+EVENT_NAMES: dict[int, str] = {
+    1: "ORDER_STATUS_CHANGE",
+    2: "REVERSE_STATUS_UPDATE",
+    3: "RECIPIENT_ADDRESS_UPDATE",
+    4: "PACKAGE_UPDATE",
+    5: "PRODUCT_STATUS_CHANGE",
+    6: "SELLER_DEAUTHORIZATION",
+    7: "UPCOMING_AUTHORIZATION_EXPIRATION",
+    11: "CANCELLATION_STATUS_CHANGE",
+    12: "RETURN_STATUS_CHANGE",
+    13: "NEW_CONVERSATION",
+    14: "NEW_MESSAGE",
+    15: "PRODUCT_INFORMATION_CHANGE",
+    16: "PRODUCT_CREATION",
+    17: "SHOPPABLE_CONTENT_POSTING",
+    18: "PRODUCT_CATEGORY_CHANGE",
+    19: "SIZE_CHART_CHANGE",
+    20: "CREATOR_DEAUTHORIZATION",
+    21: "FBT_INBOUND_ORDER_STATUS_CHANGE",
+    22: "FBT_MERCHANT_ONBOARDING_STATUS_CHANGE",
+    23: "FBT_GOODS_MATCH_STATUS_CHANGE",
+    24: "FBT_INVENTORY_UPDATE",
+    25: "OPPORTUNITY_MATCHING_STATUS_CHANGE",
+    27: "INVENTORY_STATUS_CHANGE",
+    33: "NEW_MESSAGE_LISTENER",
+    35: "TOKOPEDIA_MIRROR_STATUS_CHANGE",
+    36: "INVOICE_STATUS_CHANGE",
+    37: "PRODUCT_AUDIT_STATUS_CHANGE",
+    38: "STRIKETHROUGH_PRICE_EXPIRED",
+    39: "ACTIVITY_STATUS_CHANGE",
+}
+
+#: Order-related events that name an order in `data.order_id` (the ingest re-reads such orders).
+ORDER_EVENTS = frozenset({ORDER_STATUS_CHANGE, RECIPIENT_ADDRESS_UPDATE, PACKAGE_UPDATE, CANCELLATION_STATUS_CHANGE})
+
+
+def cloudevent_type(event_type: int) -> str:
+    """`tiktok.shop.order_status_change` for 1; `tiktok.shop.type_<n>` for numbers without a known name."""
+    name = EVENT_NAMES.get(event_type)
+    return f"tiktok.shop.{name.lower()}" if name else f"tiktok.shop.type_{event_type}"
