@@ -1,0 +1,1 @@
+"""Benchmarks: each module has `main()`, prints its numbers and writes bench/results/<name>.json."""
