@@ -9,6 +9,7 @@ from shared.settings import load_settings
 from shopsync.commands.gateway import gateway
 from shopsync.commands.kafka import kafka
 from shopsync.commands.run import run
+from shopsync.commands.sandbox import sandbox
 from shopsync.commands.topics import topics
 
 
@@ -26,6 +27,7 @@ cli.add_command(gateway)
 cli.add_command(kafka)
 cli.add_command(topics)
 cli.add_command(run)
+cli.add_command(sandbox)
 
 
 def main() -> None:

@@ -1,0 +1,196 @@
+"""`/sandbox/...`: the JSON control API tests and demos use to drive the sandbox (names are a public contract)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.tiktok_sandbox.api import Faults, OpenApi
+from services.tiktok_sandbox.pusher import WebhookPusher
+from services.tiktok_sandbox.world import World, WorldError
+
+ORDER_STATUS_CHANGE = 1
+SELLER_DEAUTHORIZATION = 6
+WEBHOOK_STATUS = {"CANCELLED": "CANCEL"}  # the webhook doc spells it CANCEL; the Order API says CANCELLED
+
+
+class Control:
+    def __init__(self, world: World, api: OpenApi, pusher: WebhookPusher, faults: Faults) -> None:
+        self.world, self.api, self.pusher, self.faults = world, api, pusher, faults
+        self.traffic: list[asyncio.Task[None]] = []
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/sandbox/orders", self.create_order, methods=["POST"]),
+            Route("/sandbox/orders/{order_id}", self.get_order, methods=["GET"]),
+            Route("/sandbox/orders/{order_id}/status", self.move_order, methods=["POST"]),
+            Route("/sandbox/state", self.state, methods=["GET"]),
+            Route("/sandbox/faults", self.set_faults, methods=["POST"]),
+            Route("/sandbox/faults", self.clear_faults, methods=["DELETE"]),
+            Route("/sandbox/traffic", self.start_traffic, methods=["POST"]),
+            Route("/sandbox/webhooks", self.webhooks, methods=["GET"]),
+            Route("/sandbox/calls", self.calls, methods=["GET"]),
+            Route("/sandbox/config", self.set_config, methods=["POST"]),
+            Route("/sandbox/shops/{shop_id}/tokens/expire", self.expire_tokens, methods=["POST"]),
+            Route("/sandbox/shops/{shop_id}/deauthorize", self.deauthorize, methods=["POST"]),
+        ]
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        doc = orjson.loads(body) if body.strip() else {}
+        if not isinstance(doc, dict):
+            raise WorldError("body must be a JSON object")
+        return doc
+
+    def push_status(self, order: dict[str, Any]) -> None:
+        self.pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], {
+            "order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
+            "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]})
+
+    async def create_order(self, request: Request) -> Response:
+        try:
+            order = self.world.create_order(await self._json(request))
+        except (WorldError, ValueError, TypeError) as exc:
+            return _bad(exc)
+        self.push_status(order)
+        return JSONResponse(self.world.public_order(order) | {"shop_id": order["_shop_id"]}, status_code=201)
+
+    async def get_order(self, request: Request) -> Response:
+        try:
+            order = self.world.order(request.path_params["order_id"])
+        except WorldError as exc:
+            return _bad(exc, 404)
+        return JSONResponse(self.world.public_order(order) | {"shop_id": order["_shop_id"]})
+
+    async def move_order(self, request: Request) -> Response:
+        try:
+            doc = await self._json(request)
+            order = self.world.move_order(request.path_params["order_id"], doc.get("status", ""))
+        except (WorldError, ValueError) as exc:
+            return _bad(exc, 404 if "unknown order" in str(exc) else 400)
+        self.push_status(order)
+        return JSONResponse(self.world.public_order(order) | {"shop_id": order["_shop_id"]})
+
+    async def state(self, _: Request) -> Response:
+        return JSONResponse(self.world.state())
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            doc = await self._json(request)
+        except (WorldError, ValueError) as exc:
+            return _bad(exc)
+        if "rate_limit_storm_s" in doc:
+            self.faults.storm_until = time.time() + float(doc["rate_limit_storm_s"])
+        if "error_5xx_ratio" in doc:
+            self.faults.error_5xx_ratio = float(doc["error_5xx_ratio"])
+        if doc.get("expire_tokens"):
+            self.world.expire_tokens()
+        if "drop_webhooks" in doc:
+            self.pusher.drop = bool(doc["drop_webhooks"])
+        return JSONResponse(self._fault_state())
+
+    async def clear_faults(self, _: Request) -> Response:
+        self.faults.clear()
+        self.pusher.drop = False
+        return JSONResponse(self._fault_state())
+
+    def _fault_state(self) -> dict[str, Any]:
+        return {"rate_limit_storm_until": self.faults.storm_until, "error_5xx_ratio": self.faults.error_5xx_ratio,
+                "drop_webhooks": self.pusher.drop}
+
+    async def start_traffic(self, request: Request) -> Response:
+        try:
+            doc = await self._json(request)
+            rate, duration = float(doc.get("orders_per_s", 1)), float(doc.get("duration_s", 10))
+        except (WorldError, ValueError, TypeError) as exc:
+            return _bad(exc)
+        if rate <= 0 or duration <= 0:
+            return _bad(ValueError("orders_per_s and duration_s must be positive"))
+        self.traffic.append(asyncio.get_running_loop().create_task(self._traffic(rate, duration, doc.get("shop_id"))))
+        return JSONResponse({"started": True, "orders_per_s": rate, "duration_s": duration,
+                             "expected_orders": int(rate * duration)}, status_code=202)
+
+    async def _traffic(self, rate: float, duration: float, shop_id: str | None) -> None:
+        """A realistic mix: mostly seller-shipped orders awaiting shipment, some on hold, TikTok-shipped, FBT,
+        other warehouses, and cancellations of earlier orders."""
+        rng = random.Random(self.world.rng.random())
+        started = time.monotonic()
+        created: list[dict[str, Any]] = []
+        n = 0
+        while (elapsed := time.monotonic() - started) < duration:
+            target = int(elapsed * rate) + 1
+            while n < target:
+                n += 1
+                shop = self.world.shop(shop_id) if shop_id else rng.choice(list(self.world.shops.values()))
+                roll = rng.random()
+                spec: dict[str, Any] = {"shop_id": shop.id,
+                                        "warehouse_id": rng.choice(self.world.sales_warehouses(shop.id))["id"]}
+                if roll < 0.08:
+                    spec["status"] = "ON_HOLD"
+                elif roll < 0.16:
+                    spec["shipping_type"] = "TIKTOK"
+                elif roll < 0.20:
+                    spec["fulfillment_type"] = "FULFILLMENT_BY_TIKTOK"
+                order = self.world.create_order(spec)
+                created.append(order)
+                self.push_status(order)
+                if created and rng.random() < 0.05:
+                    victim = rng.choice(created)
+                    if victim["status"] not in ("CANCELLED", "COMPLETED"):
+                        self.push_status(self.world.move_order(victim["id"], "CANCELLED"))
+            await asyncio.sleep(min(0.05, 1 / rate))
+
+    async def webhooks(self, _: Request) -> Response:
+        return JSONResponse([p.summary() for p in self.pusher.log])
+
+    async def calls(self, _: Request) -> Response:
+        return JSONResponse(self.api.call_log[-1000:])
+
+    async def set_config(self, request: Request) -> Response:
+        try:
+            doc = await self._json(request)
+        except (WorldError, ValueError) as exc:
+            return _bad(exc)
+        config = self.pusher.config
+        for name in ("webhook_url", "redirect_url", "duplicate_webhooks", "reorder_webhooks", "deny_authorization",
+                     "time_factor", "qps"):
+            if name in doc:
+                setattr(config, name, doc[name])
+        return JSONResponse({"webhook_url": config.webhook_url, "redirect_url": config.redirect_url,
+                             "duplicate_webhooks": config.duplicate_webhooks,
+                             "reorder_webhooks": config.reorder_webhooks,
+                             "deny_authorization": config.deny_authorization, "time_factor": config.time_factor,
+                             "qps": config.qps})
+
+    async def expire_tokens(self, request: Request) -> Response:
+        try:
+            count = self.world.expire_tokens(self.world.shop(request.path_params["shop_id"]).id)
+        except WorldError as exc:
+            return _bad(exc, 404)
+        return JSONResponse({"expired": count})
+
+    async def deauthorize(self, request: Request) -> Response:
+        shop_id = request.path_params["shop_id"]
+        try:
+            self.world.deauthorize(shop_id)
+        except WorldError as exc:
+            return _bad(exc, 404)
+        self.pusher.push(SELLER_DEAUTHORIZATION, shop_id, {"message": f"Shop_id {shop_id} is deauthorized"})
+        return JSONResponse({"deauthorized": shop_id})
+
+    async def stop(self) -> None:
+        for task in self.traffic:
+            task.cancel()
+        await asyncio.gather(*self.traffic, return_exceptions=True)
+
+
+def _bad(exc: Exception, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": "bad_request" if status == 400 else "not_found", "detail": str(exc)},
+                        status_code=status)

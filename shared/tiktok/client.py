@@ -1,0 +1,216 @@
+"""Async TikTok Shop Open API client on httpx: signed requests, typed errors, retries, token refresh, rate limit.
+
+Retries: 429 / 36009002, 5xx and internal errors, timeouts and connection errors, with jittered exponential
+backoff (bounded, honouring `Retry-After`). An expired token (105002) calls `on_token_expired(shop_id)` once and
+retries with the token it returns. Requests per (app, shop) are spaced to stay under `qps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import orjson
+
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient, error_for
+from shared.tiktok.models import AuthorizedShop, ShopAuth, TokenGrant, Warehouse
+from shared.tiktok.ratelimit import RateLimiter
+from shared.tiktok.signing import api_signature
+
+log = get_logger("tiktok.client")
+
+ORDER_DETAIL_PATH = "/order/202309/orders"
+ORDER_SEARCH_PATH = "/order/202309/orders/search"
+SHOPS_PATH = "/authorization/202309/shops"
+WAREHOUSES_PATH = "/logistics/202309/warehouses"
+TOKEN_GET_PATH = "/api/v2/token/get"
+TOKEN_REFRESH_PATH = "/api/v2/token/refresh"
+ORDER_DETAIL_BATCH = 50
+BACKOFF_BASE_S = 0.2
+BACKOFF_CAP_S = 8.0
+
+
+class TikTokClient:
+    """One app's view of the TikTok Shop Open API."""
+
+    def __init__(self, *, app_key: str, app_secret: str, api_base: str, auth_base: str, qps: float = 50.0,
+                 timeout: float = 10.0, max_retries: int = 5, transport: httpx.AsyncBaseTransport | None = None,
+                 on_token_expired: Callable[[str], Awaitable[str]] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._app_key = app_key
+        self._app_secret = app_secret
+        self._api_base = api_base.rstrip("/")
+        self._auth_base = auth_base.rstrip("/")
+        self._max_retries = max_retries
+        self._clock = clock
+        self._sleep = sleep
+        self.on_token_expired = on_token_expired
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport,
+                                       limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+        self._limiter = RateLimiter(qps, sleep=sleep)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TikTokClient:
+        options: dict[str, Any] = {
+            "app_key": settings.tiktok_app_key,
+            "app_secret": settings.tiktok_app_secret.get_secret_value(),
+            "api_base": settings.tiktok_api_base,
+            "auth_base": settings.tiktok_auth_base,
+            "qps": settings.tiktok_rate_limit_qps,
+            "timeout": settings.tiktok_timeout_s,
+            "max_retries": settings.tiktok_max_retries,
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> TikTokClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- auth host (unsigned) ----------------------------------------------------------------------------
+    async def get_token(self, auth_code: str) -> TokenGrant:
+        """Exchange an authorization code (valid once, 30 minutes) for tokens."""
+        data = await self._call("GET", self._auth_base, TOKEN_GET_PATH, signed=False, params={
+            "app_key": self._app_key, "app_secret": self._app_secret, "auth_code": auth_code,
+            "grant_type": "authorized_code"})
+        return TokenGrant.from_api(data)
+
+    async def refresh_token(self, refresh_token: str) -> TokenGrant:
+        data = await self._call("GET", self._auth_base, TOKEN_REFRESH_PATH, signed=False, params={
+            "app_key": self._app_key, "app_secret": self._app_secret, "refresh_token": refresh_token,
+            "grant_type": "refresh_token"})
+        return TokenGrant.from_api(data)
+
+    # ---- Open API ----------------------------------------------------------------------------------------
+    async def get_authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
+        data = await self._call("GET", self._api_base, SHOPS_PATH, access_token=access_token)
+        return [AuthorizedShop.from_api(s) for s in data.get("shops") or []]
+
+    async def get_warehouses(self, shop: ShopAuth) -> list[Warehouse]:
+        data = await self._call("GET", self._api_base, WAREHOUSES_PATH, shop=shop)
+        return [Warehouse.from_api(w) for w in data.get("warehouses") or []]
+
+    async def get_order_detail(self, shop: ShopAuth, order_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Orders by id, fetched in batches of 50 (concurrently) and returned in input order."""
+        batches = [list(order_ids[i:i + ORDER_DETAIL_BATCH]) for i in range(0, len(order_ids), ORDER_DETAIL_BATCH)]
+        results = await asyncio.gather(*(
+            self._call("GET", self._api_base, ORDER_DETAIL_PATH, shop=shop, params={"ids": ",".join(batch)})
+            for batch in batches))
+        by_id = {str(o["id"]): o for data in results for o in data.get("orders") or []}
+        return [by_id[i] for i in order_ids if i in by_id]
+
+    async def search_orders(self, shop: ShopAuth, *, order_status: str | None = None,
+                            shipping_type: str | None = None, update_time_ge: int | None = None,
+                            update_time_lt: int | None = None, create_time_ge: int | None = None,
+                            create_time_lt: int | None = None, warehouse_ids: Sequence[str] | None = None,
+                            page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every matching order, following `next_page_token` to the end (sorted by update time, ascending)."""
+        body: dict[str, Any] = {k: v for k, v in {
+            "order_status": order_status, "shipping_type": shipping_type, "update_time_ge": update_time_ge,
+            "update_time_lt": update_time_lt, "create_time_ge": create_time_ge, "create_time_lt": create_time_lt,
+            "warehouse_ids": list(warehouse_ids) if warehouse_ids else None}.items() if v is not None}
+        token = ""
+        while True:
+            params = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
+            if token:
+                params["page_token"] = token
+            data = await self._call("POST", self._api_base, ORDER_SEARCH_PATH, shop=shop, params=params, body=body)
+            for order in data.get("orders") or []:
+                yield order
+            token = data.get("next_page_token") or ""
+            if not token:
+                return
+
+    # ---- transport -----------------------------------------------------------------------------------------
+    async def _call(self, method: str, base: str, path: str, *, shop: ShopAuth | None = None,
+                    access_token: str | None = None, params: dict[str, Any] | None = None,
+                    body: dict[str, Any] | None = None, signed: bool = True) -> dict[str, Any]:
+        """One logical call with retries and at most one token refresh; returns the envelope's `data`."""
+        refreshed = False
+        attempt = 0
+        while True:
+            try:
+                return await self._send(method, base, path, shop, access_token, params or {}, body, signed)
+            except TokenExpired:
+                if refreshed or shop is None or self.on_token_expired is None:
+                    raise
+                refreshed = True
+                shop = replace(shop, access_token=await self.on_token_expired(shop.shop_id))
+            except (RateLimited, Transient) as exc:
+                if attempt >= self._max_retries:
+                    raise
+                delay = self._backoff(attempt, getattr(exc, "retry_after", None))
+                attempt += 1
+                log.warning("tiktok_retry", path=path, code=exc.code, http_status=exc.http_status,
+                            attempt=attempt, delay_s=round(delay, 3), request_id=exc.request_id)
+                await self._sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)
+        delay = random.uniform(ceiling / 2, ceiling)
+        return max(delay, retry_after or 0.0)
+
+    async def _send(self, method: str, base: str, path: str, shop: ShopAuth | None, access_token: str | None,
+                    params: dict[str, Any], body: dict[str, Any] | None, signed: bool) -> dict[str, Any]:
+        query = dict(params)
+        headers = {"content-type": "application/json"}
+        content = orjson.dumps(body) if body is not None else b""
+        if signed:
+            query["app_key"] = self._app_key
+            query["timestamp"] = str(int(self._clock()))
+            if shop is not None:
+                query["shop_cipher"] = shop.cipher
+            query["sign"] = api_signature(self._app_secret, path, query, content)
+            token = shop.access_token if shop is not None else access_token
+            if token:
+                headers["x-tts-access-token"] = token
+            await self._limiter.acquire((self._app_key, shop.shop_id if shop else None))
+        try:
+            response = await self._http.request(method, base + path, params=query, content=content or None,
+                                                headers=headers)
+        except httpx.TimeoutException as exc:
+            raise Transient(f"timeout calling {path}: {exc.__class__.__name__}") from None
+        except httpx.TransportError as exc:
+            raise Transient(f"connection error calling {path}: {exc.__class__.__name__}") from None
+        return self._unwrap(path, response)
+
+    @staticmethod
+    def _unwrap(path: str, response: httpx.Response) -> dict[str, Any]:
+        retry_after = _retry_after(response.headers.get("retry-after"))
+        try:
+            envelope = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            raise error_for(None, f"{path}: non-JSON answer", None, response.status_code, retry_after)
+        code = envelope.get("code")
+        request_id = envelope.get("request_id")
+        if code not in (0, None) or response.status_code >= 400:
+            raise error_for(code if isinstance(code, int) else None,
+                            f"{path}: {envelope.get('message') or 'error'}", request_id, response.status_code,
+                            retry_after)
+        data = envelope.get("data")
+        return data if isinstance(data, dict) else {}
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+__all__ = ["TikTokClient", "TikTokError"]

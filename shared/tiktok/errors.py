@@ -1,0 +1,74 @@
+"""TikTok's `{code, message, request_id}` error envelope as typed exceptions, mapped in one place."""
+
+from __future__ import annotations
+
+
+class TikTokError(Exception):
+    """A failed TikTok API call; carries what support needs (code, request id)."""
+
+    def __init__(self, message: str, *, code: int | None = None, request_id: str | None = None,
+                 http_status: int | None = None) -> None:
+        super().__init__(f"{message} (code {code}, request_id {request_id}, http {http_status})")
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.http_status = http_status
+
+
+class RateLimited(TikTokError):
+    """HTTP 429 / 36009002: back off."""
+
+    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class TokenExpired(TikTokError):
+    """105002: refresh the access token."""
+
+
+class InvalidSignature(TikTokError):
+    """106001: the request's `sign` did not match."""
+
+
+class PermissionDenied(TikTokError):
+    """Scope, token/cipher mismatch, IP allow-list or permission errors: permanent for this call."""
+
+
+class NotFound(TikTokError):
+    """The order or resource does not exist for this shop."""
+
+
+class Transient(TikTokError):
+    """5xx, internal errors, timeouts and connection errors: retry."""
+
+
+class OtherError(TikTokError):
+    """Anything else (bad request, wrong parameters): permanent."""
+
+
+RATE_LIMITED_CODES = frozenset({36009002})
+TOKEN_EXPIRED_CODES = frozenset({105002})
+SIGNATURE_CODES = frozenset({106001})
+PERMISSION_CODES = frozenset({10006402, 105005, 101000, 36009033, 21011028})
+NOT_FOUND_CODES = frozenset({21008111, 36009009})
+TRANSIENT_CODES = frozenset({36009003, 36009007, 10002014, 10002015, 10037002, 10037003, 10037004})
+
+
+def error_for(code: int | None, message: str, request_id: str | None, http_status: int | None,
+              retry_after: float | None = None) -> TikTokError:
+    """The exception for a response with a non-zero `code` (or a failing HTTP status)."""
+    kwargs = {"code": code, "request_id": request_id, "http_status": http_status}
+    if http_status == 429 or code in RATE_LIMITED_CODES:
+        return RateLimited(message, retry_after=retry_after, **kwargs)
+    if code in TOKEN_EXPIRED_CODES:
+        return TokenExpired(message, **kwargs)
+    if code in SIGNATURE_CODES:
+        return InvalidSignature(message, **kwargs)
+    if code in PERMISSION_CODES:
+        return PermissionDenied(message, **kwargs)
+    if code in NOT_FOUND_CODES or (http_status == 404 and not code):
+        return NotFound(message, **kwargs)
+    if code in TRANSIENT_CODES or (http_status is not None and http_status >= 500):
+        return Transient(message, **kwargs)
+    return OtherError(message, **kwargs)

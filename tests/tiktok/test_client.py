@@ -1,0 +1,201 @@
+"""The TikTok client against the sandbox (real HTTP, real signatures) and narrow error-mapping unit tests."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.tiktok.client import TikTokClient
+from shared.tiktok.errors import (InvalidSignature, NotFound, OtherError, PermissionDenied, RateLimited,
+                                  TokenExpired, Transient)
+from shared.tiktok.ratelimit import RateLimiter
+from shared.tiktok.models import ShopAuth
+from tests.conftest import MY_SHOP, US_SHOP, Sandbox
+
+
+def detail_calls(sandbox: Sandbox) -> list[dict]:
+    return [c for c in sandbox.app.state.api.call_log if c["path"] == "/order/202309/orders"]
+
+
+async def test_authorized_shop_and_warehouses(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client, MY_SHOP)
+    warehouses = await tiktok_client.get_warehouses(shop)
+    assert {w.name for w in warehouses} == {"KL Warehouse"}
+    assert {w.type for w in warehouses} == {"SALES_WAREHOUSE", "RETURN_WAREHOUSE"}
+
+
+async def test_120_ids_are_fetched_in_three_calls_and_merged_in_order(sandbox: Sandbox,
+                                                                      tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    ids = [sandbox.world.create_order({"shop_id": US_SHOP})["id"] for _ in range(120)]
+    before = len(detail_calls(sandbox))
+    orders = await tiktok_client.get_order_detail(shop, list(reversed(ids)))
+    assert [o["id"] for o in orders] == list(reversed(ids))
+    calls = detail_calls(sandbox)[before:]
+    assert sorted(len(c["query"]["ids"].split(",")) for c in calls) == [20, 50, 50]
+
+
+async def test_search_follows_page_tokens_over_250_orders_with_a_signed_body(sandbox: Sandbox,
+                                                                            tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    for i in range(250):
+        sandbox.world.create_order({"shop_id": US_SHOP, "shipping_type": "SELLER"})
+    sandbox.world.create_order({"shop_id": US_SHOP, "shipping_type": "TIKTOK"})
+    found = [o async for o in tiktok_client.search_orders(shop, order_status="AWAITING_SHIPMENT",
+                                                          shipping_type="SELLER", update_time_ge=0)]
+    assert len(found) == 250 and len({o["id"] for o in found}) == 250
+    pages = [c for c in sandbox.app.state.api.call_log if c["path"] == "/order/202309/orders/search"]
+    assert len(pages) == 3
+
+
+async def test_429_storm_is_ridden_out_with_backoff(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    order = sandbox.world.create_order({"shop_id": US_SHOP})
+    await sandbox.control("POST", "/sandbox/faults", {"rate_limit_storm_s": 1.0})
+    orders = await tiktok_client.get_order_detail(shop, [order["id"]])
+    assert [o["id"] for o in orders] == [order["id"]]
+    assert len(detail_calls(sandbox)) > 1  # it was refused at least once, then retried
+
+
+async def test_expired_token_is_refreshed_once_and_the_call_retried(sandbox: Sandbox,
+                                                                    tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    order = sandbox.world.create_order({"shop_id": US_SHOP})
+    refreshed: list[str] = []
+    code = sandbox.world.issue_auth_code(US_SHOP)
+    fresh = await tiktok_client.get_token(code)
+
+    async def on_expired(shop_id: str) -> str:
+        refreshed.append(shop_id)
+        return (await tiktok_client.refresh_token(fresh.refresh_token)).access_token
+
+    tiktok_client.on_token_expired = on_expired
+    await sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/tokens/expire")
+    orders = await tiktok_client.get_order_detail(shop, [order["id"]])
+    assert [o["id"] for o in orders] == [order["id"]] and refreshed == [US_SHOP]
+
+
+async def test_expired_token_without_hook_raises_token_expired(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    await sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/tokens/expire")
+    with pytest.raises(TokenExpired) as info:
+        await tiktok_client.get_warehouses(shop)
+    assert info.value.code == 105002 and info.value.request_id
+
+
+async def test_wrong_secret_is_106001(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    bad = TikTokClient(app_key=sandbox.config.app_key, app_secret="wrong", api_base=sandbox.base_url,
+                       auth_base=sandbox.base_url)
+    with pytest.raises(InvalidSignature) as info:
+        await bad.get_warehouses(shop)
+    assert info.value.code == 106001
+    await bad.aclose()
+
+
+async def test_stale_timestamp_is_36009004(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    import time
+
+    stale = TikTokClient(app_key=sandbox.config.app_key, app_secret=sandbox.config.app_secret,
+                         api_base=sandbox.base_url, auth_base=sandbox.base_url, clock=lambda: time.time() - 600)
+    with pytest.raises(OtherError) as info:
+        await stale.get_warehouses(shop)
+    assert info.value.code == 36009004
+    await stale.aclose()
+
+
+async def test_unknown_order_is_not_found(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    shop = await sandbox.authorize(tiktok_client)
+    with pytest.raises(NotFound):
+        await tiktok_client.get_order_detail(shop, ["1"])
+
+
+async def test_cipher_of_another_shop_is_permission_denied(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    us = await sandbox.authorize(tiktok_client, US_SHOP)
+    my = await sandbox.authorize(tiktok_client, MY_SHOP)
+    with pytest.raises(PermissionDenied):
+        await tiktok_client.get_warehouses(ShopAuth(US_SHOP, my.cipher, us.access_token))
+
+
+# ---- narrow unit tests: the error envelope → exception mapping, Retry-After, the limiter ---------------------
+
+def mock_client(answers: list[httpx.Response], delays: list[float], max_retries: int = 0) -> TikTokClient:
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return queue.pop(0)
+
+    async def record_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    return TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://auth",
+                        transport=httpx.MockTransport(handler), max_retries=max_retries, sleep=record_sleep,
+                        qps=1e9)
+
+
+def answer(code: int, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json={"code": code, "message": "m", "request_id": "req-1", "data": {}},
+                          headers=headers)
+
+
+@pytest.mark.parametrize(("response", "error"), [
+    (answer(36009002, 429), RateLimited), (answer(0, 429), RateLimited), (answer(105002), TokenExpired),
+    (answer(106001, 401), InvalidSignature), (answer(10006402), PermissionDenied), (answer(105005), PermissionDenied),
+    (answer(21008111), NotFound), (answer(36009003, 500), Transient), (answer(0, 503), Transient),
+    (answer(36009004), OtherError), (httpx.Response(502, content=b"<html>bad gateway</html>"), Transient),
+])
+async def test_error_codes_map_to_typed_exceptions(response: httpx.Response, error: type) -> None:
+    client = mock_client([response], [])
+    with pytest.raises(error) as info:
+        await client.get_warehouses(ShopAuth("1", "c", "t"))
+    assert type(info.value) is error
+    await client.aclose()
+
+
+async def test_retry_after_is_honoured_and_retries_are_bounded() -> None:
+    delays: list[float] = []
+    client = mock_client([answer(36009002, 429, {"Retry-After": "3"}), answer(0)], delays, max_retries=3)
+    await client.get_warehouses(ShopAuth("1", "c", "t"))
+    assert len(delays) == 1 and delays[0] >= 3
+    delays.clear()
+    failing = mock_client([answer(36009003, 500)] * 4, delays, max_retries=3)
+    with pytest.raises(Transient):
+        await failing.get_warehouses(ShopAuth("1", "c", "t"))
+    assert len(delays) == 3 and max(delays) <= 8.0
+
+
+async def test_timeouts_and_connection_errors_are_transient_and_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ConnectTimeout("slow")
+        if calls == 2:
+            raise httpx.ConnectError("refused")
+        return answer(0)
+
+    async def no_sleep(_: float) -> None: ...
+
+    client = TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://a",
+                          transport=httpx.MockTransport(handler), max_retries=2, sleep=no_sleep)
+    await client.get_warehouses(ShopAuth("1", "c", "t"))
+    assert calls == 3
+
+
+async def test_limiter_spaces_requests_per_shop() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RateLimiter(50, clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(100):
+        await limiter.acquire("shop-a")
+    await limiter.acquire("shop-b")  # another shop is not held back
+    assert len(slept) == 99
+    assert max(slept) == pytest.approx(99 / 50)  # the 100th request goes out ~2 s after the first: 50/s
+    assert slept == sorted(slept)
