@@ -7,9 +7,12 @@ import click
 from shared.logging import configure_logging
 from shared.settings import load_settings
 from shopsync.commands.gateway import gateway
+from shopsync.commands.ingest import ingest
 from shopsync.commands.kafka import kafka
 from shopsync.commands.run import run
 from shopsync.commands.sandbox import sandbox
+from shopsync.commands.stores import keygen, stores
+from shopsync.commands.sync import sync
 from shopsync.commands.topics import topics
 
 
@@ -24,6 +27,10 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(gateway)
+cli.add_command(ingest)
+cli.add_command(keygen)
+cli.add_command(stores)
+cli.add_command(sync)
 cli.add_command(kafka)
 cli.add_command(topics)
 cli.add_command(run)

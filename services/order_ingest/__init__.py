@@ -1,0 +1,1 @@
+"""Order ingest: webhooks → Get Order Detail → accepted / skipped / withdrawn, with a reason for every order."""

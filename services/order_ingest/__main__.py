@@ -1,0 +1,14 @@
+"""`python -m services.order_ingest`: the ingest with its admin port, settings from the environment."""
+
+import asyncio
+
+import uvicorn
+
+from services.order_ingest.service import IngestService, admin_app
+from shared.logging import configure_logging
+from shared.settings import load_settings
+
+settings = load_settings()
+configure_logging(settings.shopsync_log_level, "json")
+app = admin_app(IngestService(settings), asyncio.Event())
+uvicorn.run(app, host="127.0.0.1", port=settings.shopsync_ingest_port, log_level="warning")

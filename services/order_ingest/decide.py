@@ -1,0 +1,74 @@
+"""The ingest decision: which orders the warehouse receives. Pure functions over plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.stores.model import DEAUTHORIZED, StoreRecord
+
+AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
+SELLER = "SELLER"
+BY_SELLER = "FULFILLMENT_BY_SELLER"
+
+Kind = Literal["accept", "skip", "withdraw"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """The fields the decision reads."""
+
+    status: str
+    fulfillment_type: str
+    shipping_type: str
+    warehouse_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    reasons: tuple[str, ...] = ()
+
+
+def normalize_status(status: str) -> str:
+    """Webhooks spell it CANCEL, the Order API CANCELLED: one value."""
+    return "CANCELLED" if status == "CANCEL" else status
+
+
+def reasons_left_out(order: OrderFacts, store: StoreRecord | None) -> list[str]:
+    """Every reason the order does not qualify (empty = it qualifies)."""
+    reasons: list[str] = []
+    if store is None:
+        reasons.append("store:not_linked")
+    elif store.status == DEAUTHORIZED:
+        reasons.append("store:deauthorized")
+    elif not store.is_active:
+        reasons.append("store:not_linked")
+    elif not store.auto_sync_orders:
+        reasons.append("store:auto_sync_off")
+    status = normalize_status(order.status)
+    if status != AWAITING_SHIPMENT:
+        reasons.append(f"status:{status}")
+    if order.fulfillment_type != BY_SELLER:
+        reasons.append(f"fulfillment_type:{order.fulfillment_type or 'UNKNOWN'}")
+    if order.shipping_type != SELLER:
+        reasons.append(f"shipping_type:{order.shipping_type or 'UNKNOWN'}")
+    if store is not None and store.warehouse_ids and order.warehouse_id not in store.warehouse_ids:
+        reasons.append(f"warehouse:{order.warehouse_id}:not_linked")
+    return reasons
+
+
+def decide(order: OrderFacts, store: StoreRecord | None, accepted_before: bool) -> Decision:
+    """Accept a qualifying order; withdraw one that was accepted and no longer qualifies; otherwise skip."""
+    reasons = reasons_left_out(order, store)
+    if not reasons:
+        return Decision("accept")
+    return Decision("withdraw" if accepted_before else "skip", tuple(reasons))
+
+
+def skip_without_fetch(webhook_status: str | None, accepted_before: bool) -> str | None:
+    """A webhook whose status cannot qualify, for an order never accepted, needs no API call: the skip reason."""
+    if accepted_before or not webhook_status:
+        return None
+    status = normalize_status(webhook_status)
+    return None if status == AWAITING_SHIPMENT else f"status:{status}"

@@ -1,0 +1,100 @@
+"""Wiring for the ingest process: stores, client, token keeper, worker, reconciliation and the admin app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from services.order_ingest.metrics import IngestMetrics
+from services.order_ingest.outputs import OrderOutputs
+from services.order_ingest.reconcile import reconcile_forever
+from services.order_ingest.worker import IngestWorker
+from shared.kafka import create_consumer, create_producer
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.stores.crypto import TokenCipher
+from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.tokens import TokenKeeper
+from shared.tiktok.client import TikTokClient
+from shared.topics import TIKTOK_WEBHOOKS
+
+GROUP = "shopsync-order-ingest"
+log = get_logger("order_ingest")
+
+
+@dataclass
+class IngestService:
+    """Everything one ingest process runs; `run(stop)` until stopped."""
+
+    settings: Settings
+    client: TikTokClient | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
+        self.metrics = IngestMetrics()
+        producer = create_producer(settings)
+        consumer = create_consumer(settings, GROUP, TIKTOK_WEBHOOKS)
+        client = self.client or TikTokClient.from_settings(settings)
+        await producer.start()
+        try:
+            table = await StoreTable().load(settings)
+            writer = StoreWriter(producer, settings)
+            tokens = TokenKeeper(table, writer, client, cipher)
+            client.on_token_expired = tokens.on_token_expired
+            outputs = OrderOutputs(producer, settings)
+            await outputs.restore(settings)
+            await consumer.start()
+            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, tokens, client, self.metrics)
+            self.worker = worker
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(table.follow(settings, stop))
+                tasks.create_task(worker.run(stop))
+                if settings.shopsync_reconcile_interval_s > 0:
+                    tasks.create_task(reconcile_forever(table, client, tokens, outputs,
+                                                        settings.shopsync_reconcile_interval_s, self.metrics, stop))
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            if self.client is None:
+                await client.aclose()
+
+
+def admin_app(service: IngestService, stop: asyncio.Event) -> Starlette:
+    """`/healthz` and `/metrics`; the lifespan runs the service."""
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def metrics(_: Request) -> Response:
+        registry = getattr(service, "metrics", None)
+        return Response(generate_latest(registry.registry) if registry else b"", media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(service.run(stop))
+        task.add_done_callback(_exit_if_failed)
+        yield
+        stop.set()
+        await task
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+
+
+def _exit_if_failed(task: asyncio.Task[None]) -> None:
+    """A crashed worker must not leave a healthy-looking process behind: log and terminate."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("ingest_crashed", error=repr(task.exception()))
+    os.kill(os.getpid(), signal.SIGTERM)

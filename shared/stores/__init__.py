@@ -1,0 +1,1 @@
+"""Store connections: the record, token encryption, the table on `shopsync.stores`, linking and tokens."""

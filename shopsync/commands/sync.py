@@ -1,0 +1,87 @@
+"""`shopsync sync`: the seller's "update store orders" button: pull orders from TikTok now."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime
+
+import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from services.order_ingest.outputs import OrderOutputs
+from services.order_ingest.reconcile import reconcile_store
+from shared.kafka import create_producer
+from shared.settings import Settings
+from shared.stores.crypto import MissingSecretKey, TokenCipher
+from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.tokens import TokenKeeper
+from shared.tiktok.client import TikTokClient
+from shared.tiktok.errors import TikTokError
+from shopsync.console import fail, json_option, print_json, settings_from
+
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float) -> int:
+    """`24h`, `30m`, `7d` or an ISO time → Unix seconds; ValueError naming the problem otherwise."""
+    match = _RELATIVE.match(text.strip())
+    if match:
+        return int(now - int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--since {text!r} is neither a duration like 24h nor an ISO time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"--since {text!r} needs a time zone (e.g. 2026-11-25T10:00:00Z)")
+    return int(moment.timestamp())
+
+
+@click.command()
+@click.option("--shop", required=True, help="Shop id or store nickname.")
+@click.option("--since", default="24h", show_default=True, help="How far back: 24h, 30m, 7d or an ISO time.")
+@json_option
+@click.pass_context
+def sync(ctx: click.Context, shop: str, since: str, as_json: bool) -> None:
+    """Pull Awaiting Shipment, seller-shipped orders of the store's warehouses and ingest them now."""
+    settings = settings_from(ctx)
+    try:
+        since_ts = parse_since(since, time.time())
+        cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
+    except (ValueError, MissingSecretKey) as exc:
+        fail(str(exc))
+    counts = asyncio.run(_sync(settings, shop, since_ts, cipher, show_progress=not as_json))
+    if as_json:
+        print_json(counts)
+    else:
+        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher, show_progress: bool) -> dict[str, int]:
+    table = await StoreTable().load(settings)
+    store = table.find(shop)
+    if store is None:
+        fail(f"unknown shop {shop!r}; linked stores: "
+             f"{', '.join(f'{s.nickname} ({s.shop_id})' for s in table.stores.values()) or 'none'}")
+    if not store.is_active:
+        fail(f"store {store.nickname} ({store.shop_id}) is {store.status}; link it again first")
+    producer = create_producer(settings)
+    await producer.start()
+    client = TikTokClient.from_settings(settings)
+    try:
+        tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
+        client.on_token_expired = tokens.on_token_expired
+        outputs = OrderOutputs(producer, settings)
+        await outputs.restore(settings)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
+                      TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
+            task = progress.add_task(f"Syncing {store.nickname}", total=None)
+            return await reconcile_store(store, client, tokens, outputs, since,
+                                         on_order=lambda _: progress.advance(task))
+    except TikTokError as exc:
+        fail(f"TikTok refused the order search (code {exc.code}, request id {exc.request_id}): {exc.message}")
+    finally:
+        await client.aclose()
+        await producer.stop()

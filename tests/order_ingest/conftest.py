@@ -1,0 +1,124 @@
+"""An end-to-end harness: sandbox → gateway (real HTTP) → Kafka → ingest service, stores linked through OAuth."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import orjson
+import pytest
+
+from services.order_ingest.service import IngestService
+from services.webhook_gateway.oauth import oauth_routes
+from services.webhook_gateway.wiring import build_app
+from shared.kafka import create_consumer, create_producer
+from shared.settings import Settings
+from shared.stores.crypto import generate_key
+from shared.stores.linking import new_pending_link
+from shared.stores.table import StoreTable, StoreWriter
+from shared.tiktok.client import TikTokClient
+from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED
+from tests.conftest import Sandbox
+from tests.servers import serve_app
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    sandbox: Sandbox
+    gateway_url: str
+    service: IngestService | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def client(self) -> TikTokClient:
+        return TikTokClient(app_key=self.sandbox.config.app_key, app_secret=self.sandbox.config.app_secret,
+                            api_base=self.sandbox.base_url, auth_base=self.sandbox.base_url, max_retries=3)
+
+    async def link(self, nickname: str = "Main store", warehouse: str = "LA Warehouse", shop_id: str | None = None,
+                   **options: Any) -> httpx.Response:
+        """The seller's journey: `stores link`, consent at TikTok, the redirect to our callback."""
+        record, url = new_pending_link(self.settings, nickname, warehouse, **options)
+        await write_store(self.settings, record)
+        state = parse_qs(urlparse(url).query)["state"][0]
+        async with httpx.AsyncClient() as http:
+            params = {"service_id": self.sandbox.config.service_id, "state": state}
+            if shop_id:
+                params["shop_id"] = shop_id
+            consent = await http.get(self.sandbox.base_url + "/open/authorize", params=params)
+            return await http.get(consent.headers["location"])
+
+    async def start_ingest(self) -> None:
+        self.service = IngestService(self.settings, client=self.client())
+        self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
+
+    async def create_order(self, **spec: Any) -> dict[str, Any]:
+        answer = await self.sandbox.control("POST", "/sandbox/orders", spec)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    async def move(self, order_id: str, status: str) -> dict[str, Any]:
+        return (await self.sandbox.control("POST", f"/sandbox/orders/{order_id}/status", {"status": status})).json()
+
+    async def stores(self) -> StoreTable:
+        return await StoreTable().load(self.settings)
+
+
+async def write_store(settings: Settings, record: Any) -> None:
+    producer = create_producer(settings)
+    await producer.start()
+    await StoreWriter(producer, settings).put(record)
+    await producer.stop()
+
+
+@pytest.fixture
+async def harness(settings: Settings, sandbox: Sandbox) -> AsyncIterator[Harness]:
+    s = settings.model_copy(update={
+        "shopsync_secret_key": type(settings.shopsync_secret_key)(generate_key()),
+        "tiktok_service_id": sandbox.config.service_id, "tiktok_authorize_url": sandbox.base_url + "/open/authorize",
+        "shopsync_reconcile_interval_s": 0.0, "shopsync_coalesce_ms": 20})
+    h = Harness(s, sandbox, "")
+    app = build_app(s, extra_routes=oauth_routes(s, client_factory=h.client))
+    async with serve_app(app) as url:
+        h.gateway_url = url
+        await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",
+                                                          "redirect_url": url + "/oauth/tiktok/callback"})
+        yield h
+        h.stop.set()
+        if h.task is not None:
+            await h.task
+
+
+class TopicView:
+    """Records of one topic read from the beginning, polled until a condition holds."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = create_consumer(settings, None, topic)
+        self.records: list[Any] = []
+
+    async def __aenter__(self) -> TopicView:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def until(self, predicate: Any, timeout: float = 40.0) -> list[Any]:
+        async with asyncio.timeout(timeout):
+            while not predicate(self.records):
+                for batch in (await self.consumer.getmany(timeout_ms=100)).values():
+                    self.records.extend(batch)
+        return self.records
+
+    def values(self) -> list[dict[str, Any]]:
+        return [orjson.loads(r.value) for r in self.records if r.value is not None]
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        return {r.key.decode(): orjson.loads(r.value) for r in self.records if r.value is not None}
+
+
+__all__ = ["DLQ", "ORDERS_INGESTED", "ORDERS_SKIPPED", "Harness", "TopicView"]

@@ -1,0 +1,205 @@
+"""The ingest end to end: TikTok pushes → gateway → Kafka → ingest → orders.ingested / orders.skipped / DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import orjson
+
+from services.order_ingest.outputs import OrderOutputs
+from services.order_ingest.reconcile import reconcile_store
+from shared.kafka import create_producer
+from shared.logging import configure_logging
+from shared.stores.crypto import TokenCipher
+from shared.stores.table import StoreWriter
+from shared.stores.tokens import TokenKeeper
+from shared.topics import TIKTOK_WEBHOOKS, topic_name
+from tests.conftest import MY_SHOP, US_SHOP
+from tests.order_ingest.conftest import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, Harness, TopicView
+
+LA, NJ = "7000000000000000001", "7000000000000000002"
+
+
+def key(order: dict) -> str:
+    return f"{order['shop_id']}:{order['id']}"
+
+
+async def test_only_awaiting_shipment_seller_shipping_orders_of_the_linked_warehouse_arrive(harness: Harness) -> None:
+    assert (await harness.link("Main store", "LA Warehouse")).status_code == 200
+    await harness.start_ingest()
+    good = await harness.create_order(warehouse_id=LA)
+    skipped = {
+        "status:ON_HOLD": await harness.create_order(warehouse_id=LA, status="ON_HOLD"),
+        "shipping_type:TIKTOK": await harness.create_order(warehouse_id=LA, shipping_type="TIKTOK"),
+        "fulfillment_type:FULFILLMENT_BY_TIKTOK": await harness.create_order(
+            warehouse_id=LA, fulfillment_type="FULFILLMENT_BY_TIKTOK"),
+        f"warehouse:{NJ}:not_linked": await harness.create_order(warehouse_id=NJ),
+        "store:not_linked": await harness.create_order(shop_id=MY_SHOP),
+    }
+    async with TopicView(harness.settings, ORDERS_SKIPPED) as skips:
+        await skips.until(lambda rs: len(rs) >= len(skipped))
+        reasons = {v["order_id"]: v["reasons"] for v in skips.values()}
+    for reason, order in skipped.items():
+        assert reason in reasons[order["id"]], (reason, reasons[order["id"]])
+    async with TopicView(harness.settings, ORDERS_INGESTED) as ingested:
+        await ingested.until(lambda rs: len(rs) >= 1)
+        await asyncio.sleep(0.5)
+        await ingested.until(lambda rs: True)
+        assert list(ingested.latest()) == [key(good)]
+        order = ingested.latest()[key(good)]
+    assert order["lifecycle"] == "active" and order["store_nickname"] == "Main store" and order["warehouse_id"] == LA
+    assert sum(q["quantity"] for q in order["sku_quantities"]) == len(good["line_items"])
+
+
+async def test_accepted_then_cancelled_is_withdrawn(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.start_ingest()
+    order = await harness.create_order(warehouse_id=NJ)
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        await harness.move(order["id"], "CANCELLED")
+        await view.until(lambda rs: len(rs) == 2)
+        final = view.latest()[key(order)]
+    assert final["lifecycle"] == "withdrawn" and final["withdrawn_reason"] == "status:CANCELLED"
+
+
+async def test_duplicate_and_reordered_webhooks_end_at_the_newest_version(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.sandbox.control("POST", "/sandbox/config", {"duplicate_webhooks": True, "reorder_webhooks": True})
+    await harness.start_ingest()
+    orders = [await harness.create_order(warehouse_id=LA, status="ON_HOLD") for _ in range(5)]
+    await asyncio.sleep(1.1)  # TikTok's update_time has second resolution
+    for order in orders:
+        await harness.move(order["id"], "AWAITING_SHIPMENT")
+    await asyncio.sleep(1.1)
+    for order in orders[:2]:
+        await harness.move(order["id"], "AWAITING_COLLECTION")  # shipped: withdrawn
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: {"withdrawn"} <= {orjson.loads(r.value)["lifecycle"] for r in rs}
+                         and len({r.key for r in rs}) == 5 and
+                         sum(orjson.loads(r.value)["lifecycle"] == "withdrawn" for r in rs) >= 2)
+        await asyncio.sleep(1.0)
+        await view.until(lambda rs: True)
+        per_key: dict[str, list[int]] = {}
+        for value in view.values():
+            per_key.setdefault(f"{value['shop_id']}:{value['order_id']}", []).append(value["order_version"])
+        latest = view.latest()
+    for versions in per_key.values():
+        assert versions == sorted(versions)  # never an older version after a newer one
+    assert [latest[key(o)]["lifecycle"] for o in orders] == ["withdrawn", "withdrawn", "active", "active", "active"]
+
+
+async def test_429_storm_and_5xx_then_every_order_arrives(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.start_ingest()
+    await harness.sandbox.control("POST", "/sandbox/faults", {"rate_limit_storm_s": 2.0, "error_5xx_ratio": 0.3})
+    orders = [await harness.create_order(warehouse_id=LA) for _ in range(10)]
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len({r.key for r in rs}) == 10, timeout=90)
+        assert set(view.latest()) == {key(o) for o in orders}
+    await harness.sandbox.control("DELETE", "/sandbox/faults")
+
+
+async def test_expired_token_mid_run_is_refreshed_and_ingest_continues(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.start_ingest()
+    first = await harness.create_order(warehouse_id=LA)
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        before = (await harness.stores()).stores[US_SHOP].access_token_enc
+        await harness.sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/tokens/expire")
+        second = await harness.create_order(warehouse_id=LA)
+        await view.until(lambda rs: len(rs) == 2)
+        assert set(view.latest()) == {key(first), key(second)}
+    assert (await harness.stores()).stores[US_SHOP].access_token_enc != before  # the new token was stored
+
+
+async def test_deauthorization_marks_the_store_and_stops_api_calls(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.start_ingest()
+    await harness.sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/deauthorize")
+    async with asyncio.timeout(30):
+        while (await harness.stores()).stores[US_SHOP].status != "deauthorized":
+            await asyncio.sleep(0.1)
+    calls_before = len(harness.sandbox.app.state.api.call_log)
+    order = harness.sandbox.world.create_order({"shop_id": US_SHOP})
+    harness.sandbox.app.state.pusher.push(1, US_SHOP, {"order_id": order["id"], "order_status": "AWAITING_SHIPMENT",
+                                                       "update_time": order["update_time"]})
+    async with TopicView(harness.settings, ORDERS_SKIPPED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert view.values()[0]["reasons"] == ["store:deauthorized"]
+    assert len(harness.sandbox.app.state.api.call_log) == calls_before
+
+
+async def test_auto_sync_off_skips_with_reason(harness: Harness) -> None:
+    await harness.link("Main store", "", auto_sync_orders=False)
+    await harness.start_ingest()
+    await harness.create_order(warehouse_id=LA)
+    async with TopicView(harness.settings, ORDERS_SKIPPED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert view.values()[0]["reasons"] == ["store:auto_sync_off"]
+
+
+async def test_manual_sync_picks_up_an_order_whose_webhook_was_dropped(harness: Harness) -> None:
+    await harness.link("Main store", "LA Warehouse")
+    await harness.sandbox.control("POST", "/sandbox/faults", {"drop_webhooks": True})
+    lost = await harness.create_order(warehouse_id=LA)
+    await harness.create_order(warehouse_id=NJ)  # another warehouse: not pulled
+    table = await harness.stores()
+    producer = create_producer(harness.settings)
+    await producer.start()
+    client = harness.client()
+    try:
+        tokens = TokenKeeper(table, StoreWriter(producer, harness.settings), client,
+                             TokenCipher(harness.settings.shopsync_secret_key.get_secret_value()))
+        outputs = OrderOutputs(producer, harness.settings)
+        counts = await reconcile_store(table.stores[US_SHOP], client, tokens, outputs, int(time.time()) - 3600)
+    finally:
+        await client.aclose()
+        await producer.stop()
+    assert counts["accepted"] == 1 and counts["found_by_poll"] == 1
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert list(view.latest()) == [key(lost)]
+
+
+async def test_poison_records_go_to_the_dlq_and_do_not_stop_the_partition(harness: Harness) -> None:
+    await harness.link("Main store", "")
+    await harness.start_ingest()
+    producer = create_producer(harness.settings)
+    await producer.start()
+    topic = topic_name(TIKTOK_WEBHOOKS, harness.settings.shopsync_topic_prefix)
+    for poison in (b"not json", b"[1,2]", b'{"type":"x"}'):
+        await producer.send_and_wait(topic, poison, key=f"{US_SHOP}:1".encode(), partition=0)
+    await producer.stop()
+    order = await harness.create_order(warehouse_id=LA)
+    async with TopicView(harness.settings, DLQ) as dlq:
+        await dlq.until(lambda rs: len(rs) == 3)
+        reasons = {dict(r.headers)["shopsync_dlq_reason"].decode().split(":")[0] for r in dlq.records}
+        assert reasons == {"undecodable_webhook"}
+        assert {r.value for r in dlq.records} == {b"not json", b"[1,2]", b'{"type":"x"}'}
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert list(view.latest()) == [key(order)]
+
+
+async def test_tokens_never_appear_in_logs(harness: Harness) -> None:
+    captured = io.StringIO()
+    configure_logging("DEBUG", "json", stream=captured)
+    try:
+        await harness.link("Main store", "")
+        await harness.start_ingest()
+        await harness.sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/tokens/expire")
+        await harness.create_order(warehouse_id=LA)
+        async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+            await view.until(lambda rs: len(rs) == 1)
+    finally:
+        configure_logging("INFO", "json")
+    grants = harness.sandbox.world.grants.values()
+    secrets = [g.access_token for g in grants] + [g.refresh_token for g in grants]
+    secrets += [harness.sandbox.config.app_secret, harness.settings.shopsync_secret_key.get_secret_value()]
+    text = captured.getvalue()
+    assert "store_token_refreshed" in text  # the run did log, including the refresh
+    assert not [s for s in secrets if s in text]
