@@ -6,7 +6,7 @@ Consumers: manual commits after processing (at-least-once), starting from the ea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -56,20 +56,23 @@ def create_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="shopsync-admin")
 
 
-async def read_to_end(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord]:
+async def read_to_end(settings: Settings, topic: str,
+                      partitions: Iterable[int] | None = None) -> AsyncIterator[ConsumerRecord]:
     """Yield every record of `topic` (base name) from the beginning up to its end offsets at call time.
 
-    Used to materialize compacted state topics (stores, mappings, open orders) before a service starts work.
+    Used to materialize compacted state topics (stores, mappings, open orders) before a service starts work;
+    `partitions` restricts it to those partitions (a consumer restoring the state of what it was assigned).
     """
     consumer = create_consumer(settings, None, enable_auto_commit=False)
     await consumer.start()
     try:
         name = topic_name(topic, settings.shopsync_topic_prefix)
-        partitions = consumer.partitions_for_topic(name)
-        if partitions is None:
+        existing = consumer.partitions_for_topic(name)
+        if existing is None:
             await consumer._client.force_metadata_update()  # first metadata fetch may predate the topic
-            partitions = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+            existing = consumer.partitions_for_topic(name) or set()
+        wanted = set(existing) if partitions is None else set(existing) & set(partitions)
+        tps = [TopicPartition(name, p) for p in sorted(wanted)]
         if not tps:
             return
         consumer.assign(tps)

@@ -9,6 +9,8 @@ from shared.settings import load_settings
 from shopsync.commands.gateway import gateway
 from shopsync.commands.ingest import ingest
 from shopsync.commands.kafka import kafka
+from shopsync.commands.mapping import mapping
+from shopsync.commands.mappings import mappings
 from shopsync.commands.run import run
 from shopsync.commands.sandbox import sandbox
 from shopsync.commands.stores import keygen, stores
@@ -32,6 +34,8 @@ cli.add_command(keygen)
 cli.add_command(stores)
 cli.add_command(sync)
 cli.add_command(kafka)
+cli.add_command(mapping)
+cli.add_command(mappings)
 cli.add_command(topics)
 cli.add_command(run)
 cli.add_command(sandbox)

@@ -27,7 +27,7 @@ from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable, StoreWriter
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
-from shared.topics import TIKTOK_WEBHOOKS
+from shared.topics import TIKTOK_WEBHOOKS, topic_name
 
 GROUP = "shopsync-order-ingest"
 log = get_logger("order_ingest")
@@ -45,7 +45,7 @@ class IngestService:
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
         self.metrics = IngestMetrics()
         producer = create_producer(settings)
-        consumer = create_consumer(settings, GROUP, TIKTOK_WEBHOOKS)
+        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS)
         client = self.client or TikTokClient.from_settings(settings)
         await producer.start()
         try:

@@ -15,7 +15,7 @@ import pytest
 from services.order_ingest.service import IngestService
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import create_producer
 from shared.settings import Settings
 from shared.stores.crypto import generate_key
 from shared.stores.linking import new_pending_link
@@ -24,6 +24,7 @@ from shared.tiktok.client import TikTokClient
 from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED
 from tests.conftest import Sandbox
 from tests.servers import serve_app
+from tests.topicview import TopicView
 
 
 @dataclass
@@ -91,34 +92,6 @@ async def harness(settings: Settings, sandbox: Sandbox) -> AsyncIterator[Harness
         h.stop.set()
         if h.task is not None:
             await h.task
-
-
-class TopicView:
-    """Records of one topic read from the beginning, polled until a condition holds."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self.consumer = create_consumer(settings, None, topic)
-        self.records: list[Any] = []
-
-    async def __aenter__(self) -> TopicView:
-        await self.consumer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
-
-    async def until(self, predicate: Any, timeout: float = 40.0) -> list[Any]:
-        async with asyncio.timeout(timeout):
-            while not predicate(self.records):
-                for batch in (await self.consumer.getmany(timeout_ms=100)).values():
-                    self.records.extend(batch)
-        return self.records
-
-    def values(self) -> list[dict[str, Any]]:
-        return [orjson.loads(r.value) for r in self.records if r.value is not None]
-
-    def latest(self) -> dict[str, dict[str, Any]]:
-        return {r.key.decode(): orjson.loads(r.value) for r in self.records if r.value is not None}
 
 
 __all__ = ["DLQ", "ORDERS_INGESTED", "ORDERS_SKIPPED", "Harness", "TopicView"]

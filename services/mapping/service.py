@@ -1,0 +1,202 @@
+"""The enrichment loop: `orders.ingested` → `orders.enriched`, and re-emission when mappings change.
+
+One lock serializes "enrich + publish": a mapping change applied while an order is being enriched waits for that
+publish, then re-enriches the order with the new table, so no change is lost and revisions stay in order.
+Per-partition state is restored on assignment from the compacted topics, the way Kafka Streams restores a store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter
+
+from services.mapping.enrich import Cause, content_hash, enrich
+from services.mapping.state import Emitted, OrderState
+from services.mapping.table import MappingTable
+from shared.dlq import send_to_dlq
+from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
+from shared.kafka import create_consumer, read_to_end
+from shared.logging import get_logger
+from shared.mappings import Mapping, split_mapping_key
+from shared.orders import ACTIVE, IngestedOrder
+from shared.settings import Settings
+from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+from shared.tracing import child_traceparent
+
+log = get_logger("mapping")
+GROUP = "shopsync-mapping"
+CE_SOURCE = "shopsync/mapping"
+
+
+class MappingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.emitted = Counter("mapping_enriched_emitted_total", "Enriched records published", ["cause"],
+                               registry=self.registry)
+        self.unchanged = Counter("mapping_unchanged_total", "Re-enrichments with no change (not published)",
+                                 registry=self.registry)
+        self.dlq = Counter("mapping_dlq_total", "Undecodable records sent to the DLQ", registry=self.registry)
+
+
+class MappingService:
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer, table: MappingTable | None = None,
+                 state: OrderState | None = None, group_id: str | None = None) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.table = table or MappingTable()
+        self.state = state or OrderState()
+        self.metrics = MappingMetrics()
+        self.group_id = group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
+        self.lock = asyncio.Lock()
+        self.ready = asyncio.Event()
+        self._enriched_topic = topic_name(ORDERS_ENRICHED, settings.shopsync_topic_prefix)
+        self._pending: list[asyncio.Future[Any]] = []
+        self.consumer: AIOKafkaConsumer | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Load the mapping table, then consume orders and follow mapping changes until `stop`."""
+        await self.table.load(self.settings)
+        consumer = create_consumer(self.settings, self.group_id)
+        consumer.subscribe([topic_name(ORDERS_INGESTED, self.settings.shopsync_topic_prefix)],
+                           listener=_Rebalance(self))
+        self.consumer = consumer
+        await consumer.start()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.table.follow(self.settings, stop, self.on_mapping_change))
+                tasks.create_task(self._consume(consumer, stop))
+        finally:
+            await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
+            self.ready.set()
+            if not batches:
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    await self.on_order_record(record)
+            await self.flush()
+            await consumer.commit()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    # ---- orders ----------------------------------------------------------------------------------------------
+    async def on_order_record(self, record: ConsumerRecord) -> None:
+        try:
+            order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.metrics.dlq.inc()
+            log.error("record_dead_lettered", reason="undecodable_order", offset=record.offset,
+                      partition=record.partition)
+            await send_to_dlq(self.producer, self.settings, record,
+                              f"undecodable_order: {exc.__class__.__name__}: {exc}", time.time())
+            return
+        async with self.lock:
+            if self.state.is_older(order):
+                return  # a redelivered older version: the newer one is already reflected
+            self.state.put(order, record.partition)
+            await self.emit(order, "order_update", header_map(record.headers).get("traceparent"))
+
+    async def emit(self, order: IngestedOrder, cause: Cause, traceparent: str | None = None,
+                   extra_headers: list[tuple[str, str]] | None = None, force: bool = False) -> bool:
+        """Enrich with today's mappings and publish if the content changed (call with the lock held)."""
+        content = enrich(order, self.table.mappings)
+        digest = content_hash(content)
+        last = self.state.emitted.get(order.key)
+        if last is not None and last.content_hash == digest and not force:
+            self.metrics.unchanged.inc()
+            return False
+        revision = (last.revision if last else 0) + 1
+        now = time.time()
+        value = orjson.dumps({**content, "revision": revision, "cause": cause, "enriched_at": rfc3339(now)})
+        event = CloudEvent(id=f"{order.key}:r{revision}", source=CE_SOURCE,
+                           type="shopsync.order.enriched" if order.lifecycle == ACTIVE else "shopsync.order.withdrawn",
+                           data=value, time=rfc3339(now), subject=order.key)
+        headers = [("shopsync_cause", cause), ("traceparent", child_traceparent(traceparent)),
+                   *(extra_headers or [])]
+        self._pending.append(await self.producer.send(self._enriched_topic, value, key=order.key.encode(),
+                                                      headers=to_headers(event, headers)))
+        self.state.emitted[order.key] = Emitted(revision, digest)
+        self.metrics.emitted.labels(cause=cause).inc()
+        return True
+
+    # ---- mapping changes -------------------------------------------------------------------------------------
+    async def on_mapping_change(self, key: str) -> int:
+        """Re-emit every affected open order in the partitions this instance owns; returns how many changed."""
+        shop_id, seller_sku = split_mapping_key(key)
+        async with self.lock:
+            changed = 0
+            for order in self.state.affected(shop_id, seller_sku):
+                if await self.emit(order, "mapping_change", extra_headers=[("shopsync_mapping_key", key)]):
+                    changed += 1
+            await self.flush()
+        if changed:
+            log.info("orders_reemitted", mapping_key=key, orders=changed)
+        return changed
+
+    async def write_mapping(self, key: str, mapping: Mapping | None) -> None:
+        """Publish a mapping (None = tombstone), acked, and apply it here at once (the follower then no-ops)."""
+        topic = topic_name("shopsync.mappings", self.settings.shopsync_topic_prefix)
+        value = orjson.dumps(mapping.to_dict()) if mapping is not None else None
+        await self.producer.send_and_wait(topic, value, key=key.encode())
+        if self.table.apply(key, mapping):
+            await self.on_mapping_change(key)
+
+    # ---- restore ---------------------------------------------------------------------------------------------
+    async def restore(self, partitions: set[int]) -> None:
+        """Rebuild the open-order index and last emitted revisions for `partitions` from the compacted topics,
+        then re-emit orders whose enrichment changed while nobody owned them."""
+        latest: dict[str, tuple[IngestedOrder, int]] = {}
+        async for record in read_to_end(self.settings, ORDERS_INGESTED, partitions):
+            try:
+                order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
+            except (ValueError, KeyError, TypeError):
+                continue  # the consumer dead-letters it when it reaches it
+            current = latest.get(order.key)
+            if current is None or current[0].order_version <= order.order_version:
+                latest[order.key] = (order, record.partition)
+        emitted: dict[str, Emitted] = {}
+        async for record in read_to_end(self.settings, ORDERS_ENRICHED, partitions):
+            if record.key is None or record.value is None:
+                continue
+            try:
+                doc = orjson.loads(record.value)
+                emitted[record.key.decode()] = Emitted(int(doc["revision"]), content_hash(doc))
+            except (ValueError, KeyError, TypeError):
+                continue
+        async with self.lock:
+            self.state.emitted.update(emitted)
+            reemitted = 0
+            for order, partition in latest.values():
+                self.state.put(order, partition)
+                if order.key in emitted and await self.emit(order, "mapping_change"):
+                    reemitted += 1
+            await self.flush()
+        log.info("partitions_restored", partitions=sorted(partitions), orders=len(latest),
+                 open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: MappingService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.service.flush()
+        async with self.service.lock:
+            self.service.state.drop_partitions({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            await self.service.restore({tp.partition for tp in assigned})

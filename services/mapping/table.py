@@ -1,0 +1,62 @@
+"""The mapping table: every instance materializes all of `shopsync.mappings` (it is small) and follows it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from shared.kafka import create_consumer, read_to_end
+from shared.logging import get_logger
+from shared.mappings import Mapping
+from shared.settings import Settings
+from shared.topics import MAPPINGS
+
+log = get_logger("mapping.table")
+
+
+class MappingTable:
+    def __init__(self) -> None:
+        self.mappings: dict[str, Mapping] = {}
+
+    def apply(self, key: str, mapping: Mapping | None) -> bool:
+        """Apply one record; True when the table changed (a new version, or a delete of an existing key)."""
+        current = self.mappings.get(key)
+        if mapping is None:
+            return self.mappings.pop(key, None) is not None
+        if current == mapping:
+            return False
+        self.mappings[key] = mapping
+        return True
+
+    def apply_record(self, key: bytes | None, value: bytes | None) -> str | None:
+        """Apply a Kafka record; the key when the table changed."""
+        if key is None:
+            return None
+        text = key.decode("utf-8", "replace")
+        try:
+            mapping = Mapping.from_dict(orjson.loads(value)) if value is not None else None
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("mapping_record_unreadable", key=text, error=str(exc))
+            return None
+        return text if self.apply(text, mapping) else None
+
+    async def load(self, settings: Settings) -> None:
+        async for record in read_to_end(settings, MAPPINGS):
+            self.apply_record(record.key, record.value)
+
+    async def follow(self, settings: Settings, stop: asyncio.Event,
+                     on_change: Callable[[str], Awaitable[None]]) -> None:
+        """Apply records as they arrive (from the start: idempotent) and call `on_change` for each change."""
+        consumer = create_consumer(settings, None, MAPPINGS)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        changed = self.apply_record(record.key, record.value)
+                        if changed is not None:
+                            await on_change(changed)
+        finally:
+            await consumer.stop()

@@ -1,0 +1,47 @@
+"""The mapping process: the service and its admin API in one app (the lifespan runs the service)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from services.mapping.api import create_api
+from services.mapping.service import MappingService
+from shared.kafka import create_producer
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger("mapping")
+
+
+def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:
+    producer = create_producer(settings)
+    service = MappingService(settings, producer, **({"group_id": group_id} if group_id else {}))
+    stop = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await producer.start()
+        task = asyncio.get_running_loop().create_task(service.run(stop))
+        task.add_done_callback(_exit_if_failed)
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            await service.flush()
+            await producer.stop()
+
+    return create_api(service, settings.shopsync_admin_token.get_secret_value(), lifespan), service
+
+
+def _exit_if_failed(task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("mapping_crashed", error=repr(task.exception()))
+    os.kill(os.getpid(), signal.SIGTERM)

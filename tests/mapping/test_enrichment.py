@@ -1,0 +1,163 @@
+"""Enrichment and re-emission against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from services.mapping.enrich import enrich
+from services.mapping.wiring import build_app
+from shared.envelope import header_map
+from shared.mappings import Mapping
+from tests.mapping.conftest import SHOP, TOKEN, WITHDRAWN, MappingHarness, make_order, publish
+from tests.servers import serve_app
+
+
+def by_key(records: list) -> dict[str, list[dict]]:
+    import orjson
+
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        out.setdefault(r.key.decode(), []).append(orjson.loads(r.value))
+    return out
+
+
+def test_enrich_flags_each_line_and_the_order() -> None:
+    order = make_order("o1", [("RED-L", "k1"), ("RED-L", "k1"), ("", "k2"), ("BLUE-M", "k3")])
+    doc = enrich(order, {f"{SHOP}:RED-L": Mapping("P-RED-L", "", "", 3)})
+    assert [l["mapping_status"] for l in doc["lines"]] == ["mapped", "mapped", "missing_seller_sku", "unmapped"]
+    assert doc["lines"][0]["product_code"] == "P-RED-L" and doc["lines"][3]["product_code"] is None
+    assert "fill in the seller SKU on TikTok" in doc["lines"][2]["mapping_note"]
+    assert [(i["seller_sku"], i["quantity"], i["mapping_status"]) for i in doc["items"]] == [
+        ("RED-L", 2, "mapped"), ("", 1, "missing_seller_sku"), ("BLUE-M", 1, "unmapped")]
+    assert doc["mapping_state"] == "incomplete" and doc["mapping_versions"] == {"RED-L": 3}
+
+
+async def test_unmapped_then_mapping_added_is_reemitted_complete(mapping: MappingHarness) -> None:
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert view.values()[0]["mapping_state"] == "incomplete" and view.values()[0]["cause"] == "order_update"
+        assert (await mapping.put("RED-L", "P-100")).status_code == 200
+        await view.until(lambda rs: len(rs) == 2)
+        second = view.records[1]
+    value = view.values()[1]
+    assert value["mapping_state"] == "complete" and value["cause"] == "mapping_change" and value["revision"] == 2
+    assert value["lines"][0]["product_code"] == "P-100"
+    headers = header_map(second.headers)
+    assert headers["shopsync_mapping_key"] == f"{SHOP}:RED-L" and headers["ce_type"] == "shopsync.order.enriched"
+
+
+async def test_mapping_changed_then_deleted(mapping: MappingHarness) -> None:
+    await mapping.put("RED-L", "P-100")
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 1)
+        await mapping.put("RED-L", "P-200")
+        await view.until(lambda rs: len(rs) == 2)
+        assert view.values()[1]["lines"][0]["product_code"] == "P-200"
+        assert (await mapping.api.delete(f"/mappings/{SHOP}/RED-L")).status_code == 204
+        await view.until(lambda rs: len(rs) == 3)
+        assert view.values()[2]["mapping_state"] == "incomplete"
+        assert view.values()[2]["lines"][0]["mapping_status"] == "unmapped"
+
+
+async def test_order_with_two_unmapped_skus_completes_only_after_both(mapping: MappingHarness) -> None:
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1"), ("BLUE-M", "k2")]))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 1)
+        await mapping.put("RED-L", "P-1")
+        await view.until(lambda rs: len(rs) == 2)
+        assert view.values()[1]["mapping_state"] == "incomplete"
+        await mapping.put("BLUE-M", "P-2")
+        await view.until(lambda rs: len(rs) == 3)
+        assert view.values()[2]["mapping_state"] == "complete"
+
+
+async def test_unrelated_and_withdrawn_orders_are_not_reemitted(mapping: MappingHarness) -> None:
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]), make_order("o2", [("BLUE-M", "k2")]),
+                  make_order("o3", [("RED-L", "k1")]))
+    await publish(mapping.settings, make_order("o3", [("RED-L", "k1")], version=2, lifecycle=WITHDRAWN))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 4)
+        assert by_key(view.records)[f"{SHOP}:o3"][-1]["lifecycle"] == "withdrawn"
+        await mapping.put("RED-L", "P-1")
+        await view.until(lambda rs: len(rs) >= 5)
+        await asyncio.sleep(1.0)
+        await view.until(lambda rs: True)
+        counts = {k: len(v) for k, v in by_key(view.records).items()}
+    assert counts == {f"{SHOP}:o1": 2, f"{SHOP}:o2": 1, f"{SHOP}:o3": 2}
+
+
+async def test_same_mapping_again_reemits_nothing(mapping: MappingHarness) -> None:
+    await mapping.put("RED-L", "P-1")
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 1)
+        await mapping.put("RED-L", "P-1")
+        await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))  # redelivered: same content
+        await mapping.put("BLUE-M", "P-2")  # a later change proves the consumer moved past both
+        await publish(mapping.settings, make_order("o9", [("BLUE-M", "k2")]))
+        await view.until(lambda rs: len(rs) == 2)
+        await asyncio.sleep(0.5)
+        await view.until(lambda rs: True)
+    assert [r.key.decode() for r in view.records] == [f"{SHOP}:o1", f"{SHOP}:o9"]
+
+
+async def test_missing_seller_sku_is_flagged_with_the_fix(mapping: MappingHarness) -> None:
+    await publish(mapping.settings, make_order("o1", [("", "k9")]))
+    async with mapping.enriched() as view:
+        await view.until(lambda rs: len(rs) == 1)
+    line = view.values()[0]["lines"][0]
+    assert line["mapping_status"] == "missing_seller_sku" and "seller SKU" in line["mapping_note"]
+    unmapped = (await mapping.api.get("/unmapped")).json()
+    assert unmapped[0]["mapping_status"] == "missing_seller_sku" and unmapped[0]["sku_id"] == "k9"
+
+
+async def test_restart_restores_the_index_and_continues_revisions(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.topicview import TopicView
+    from shared.topics import ORDERS_ENRICHED
+
+    await publish(mapping_settings, make_order("o1", [("RED-L", "k1")]), make_order("o2", [("RED-L", "k1")]))
+    app, _ = build_app(mapping_settings)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+            await view.until(lambda rs: len(rs) == 2)
+    app2, service2 = build_app(mapping_settings)  # a restarted instance: same group, state from the topics
+    async with serve_app(app2) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        async with asyncio.timeout(30):
+            while not service2.state.orders:
+                await asyncio.sleep(0.05)
+        assert set(service2.state.orders) == {f"{SHOP}:o1", f"{SHOP}:o2"}
+        await api.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})
+        async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+            await view.until(lambda rs: len(rs) == 4)
+            latest = {r.key.decode(): r for r in view.records}
+    import orjson
+
+    assert {orjson.loads(r.value)["revision"] for r in latest.values()} == {2}
+
+
+async def test_two_instances_reemit_each_affected_order_once(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.topicview import TopicView
+    from shared.topics import ORDERS_ENRICHED
+
+    orders = [make_order(f"o{i}", [("RED-L", "k1")]) for i in range(30)]
+    await publish(mapping_settings, *orders)
+    app1, s1 = build_app(mapping_settings)
+    app2, s2 = build_app(mapping_settings)
+    async with serve_app(app1) as url1, serve_app(app2):
+        async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+            await view.until(lambda rs: len(rs) == 30)
+            async with asyncio.timeout(30):  # both members own partitions once the group settles
+                while not (s1.consumer and s2.consumer and s1.consumer.assignment() and s2.consumer.assignment()
+                           and len(s1.state.orders) + len(s2.state.orders) == 30):
+                    await asyncio.sleep(0.1)
+            async with httpx.AsyncClient(base_url=url1, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+                await api.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})
+            await view.until(lambda rs: len(rs) >= 60)
+            await asyncio.sleep(1.0)
+            await view.until(lambda rs: True)
+    counts = {k: len(v) for k, v in by_key(view.records).items()}
+    assert counts == {o.key: 2 for o in orders}
