@@ -25,8 +25,9 @@ class Child:
 class Supervisor:
     """Runs children with their output in `<logs>/<name>.log`; stops them in reverse order."""
 
-    def __init__(self, logs_dir: Path) -> None:
+    def __init__(self, logs_dir: Path, env: dict[str, str] | None = None) -> None:
         self.logs_dir = logs_dir
+        self.env = env or {}
         self.children: list[Child] = []
 
     def start(self, child: Child) -> None:
@@ -35,7 +36,7 @@ class Supervisor:
         child.proc = subprocess.Popen(
             [sys.executable, "-m", "shopsync", *child.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **child.env}, start_new_session=True,
+            env={**os.environ, **self.env, **child.env}, start_new_session=True,
         )
         log.close()
         self.children.append(child)

@@ -2,11 +2,8 @@
 
 import uvicorn
 
-from services.mapping.wiring import build_app
-from shared.logging import configure_logging
 from shared.settings import load_settings
 
 settings = load_settings()
-configure_logging(settings.shopsync_log_level, "json")
-app, _ = build_app(settings)
-uvicorn.run(app, host=settings.shopsync_mapping_host, port=settings.shopsync_mapping_port, log_level="warning")
+uvicorn.run("services.mapping.wiring:app_factory", factory=True, host=settings.shopsync_mapping_host,
+            port=settings.shopsync_mapping_port, log_level="warning")

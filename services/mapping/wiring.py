@@ -45,3 +45,14 @@ def _exit_if_failed(task: asyncio.Task[None]) -> None:
         return
     log.error("mapping_crashed", error=repr(task.exception()))
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def app_factory() -> Starlette:
+    """uvicorn `--factory` entry point (called inside the server's event loop, as aiokafka requires)."""
+    from shared.logging import configure_logging
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.shopsync_log_level,
+                      "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    return build_app(settings)[0]

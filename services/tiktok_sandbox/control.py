@@ -130,8 +130,9 @@ class Control:
                 n += 1
                 shop = self.world.shop(shop_id) if shop_id else rng.choice(list(self.world.shops.values()))
                 roll = rng.random()
-                spec: dict[str, Any] = {"shop_id": shop.id,
-                                        "warehouse_id": rng.choice(self.world.sales_warehouses(shop.id))["id"]}
+                warehouses = self.world.sales_warehouses(shop.id)  # most orders ship from the default warehouse
+                warehouse = warehouses[0] if rng.random() < 0.7 else rng.choice(warehouses)
+                spec: dict[str, Any] = {"shop_id": shop.id, "warehouse_id": warehouse["id"]}
                 if roll < 0.08:
                     spec["status"] = "ON_HOLD"
                 elif roll < 0.16:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from services.mapping.api import MissingAdminToken
-from services.mapping.wiring import build_app
-from shared.logging import configure_logging
 from shopsync.console import fail, settings_from
 
 
@@ -18,10 +15,7 @@ from shopsync.console import fail, settings_from
 def mapping(ctx: click.Context, port: int | None, host: str | None) -> None:
     """Enrich orders.ingested into orders.enriched (seller SKU → product code); re-emit on mapping changes."""
     settings = settings_from(ctx)
-    try:
-        app, _ = build_app(settings)
-    except MissingAdminToken as exc:
-        fail(str(exc))
-    configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
-    uvicorn.run(app, host=host or settings.shopsync_mapping_host, port=port or settings.shopsync_mapping_port,
-                log_level="warning")
+    if not settings.shopsync_admin_token.get_secret_value():
+        fail("SHOPSYNC_ADMIN_TOKEN must be set: the mapping admin API requires a bearer token")
+    uvicorn.run("services.mapping.wiring:app_factory", factory=True, host=host or settings.shopsync_mapping_host,
+                port=port or settings.shopsync_mapping_port, log_level="warning")

@@ -1,4 +1,8 @@
-"""`shopsync run`: broker, topics and every service, in the foreground until Ctrl-C (what `make run` calls)."""
+"""`shopsync run`: broker, topics and every service, in the foreground until Ctrl-C (what `make run` calls).
+
+Without TikTok credentials (TIKTOK_APP_KEY unset) it runs the demo: the sandbox plays TikTok, a store is linked
+through the real OAuth callback, mappings are seeded and orders start flowing.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,58 @@ import time
 
 import click
 
+from shared.settings import Settings, load_settings
 from shared.topic_admin import ensure_topics
 from shopsync.console import fail, settings_from
-from shopsync.localkafka import LocalKafka, LocalKafkaError
+from shopsync.demo import demo_environment, run_demo, wait_healthy
+from shopsync.localkafka import LocalKafka, LocalKafkaError, port_open
 from shopsync.supervisor import Child, Supervisor
 
 
-def pipeline_children(settings) -> list[Child]:  # type: ignore[no-untyped-def]
-    """The services `shopsync run` starts, in start order."""
-    from shopsync.cli import cli
-
-    wanted = [
-        Child("gateway", ["gateway"], f"http://{settings.shopsync_gateway_host}:{settings.shopsync_gateway_port}"),
+def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
+    """The services `shopsync run` starts, in start order, with the URL each answers health checks on."""
+    gw = f"http://{settings.shopsync_gateway_host}:{settings.shopsync_gateway_port}"
+    children = [
+        Child("gateway", ["gateway"], f"{gw}/healthz"),
+        Child("ingest", ["ingest"], f"http://127.0.0.1:{settings.shopsync_ingest_port}/healthz"),
+        Child("mapping", ["mapping"], f"{settings.shopsync_mapping_url}/readyz"),
     ]
-    return [c for c in wanted if c.args[0] in cli.commands]
+    if demo:
+        children.insert(0, Child("sandbox", ["sandbox", "--time-factor", "60"],
+                                 f"http://127.0.0.1:{settings.shopsync_sandbox_port}/healthz"))
+    return children
 
 
 @click.command()
+@click.option("--demo/--no-demo", default=None,
+              help="Run the sandbox demo (default: when TIKTOK_APP_KEY is not set).")
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, demo: bool | None) -> None:
     """Start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), create topics, start every service; Ctrl-C stops all."""
     settings = settings_from(ctx)
+    demo = not settings.tiktok_app_key if demo is None else demo
+    env = demo_environment(settings.shopsync_home, settings.shopsync_sandbox_port) if demo else {}
+    if demo:
+        settings = load_settings(**{k.lower(): v for k, v in env.items()})
+    busy = [c for c in pipeline_children(settings, demo) if c.url and port_open(int(c.url.split(":")[2].split("/")[0]))]
+    if busy:
+        fail("these ports are already in use (is shopsync already running?): "
+             + ", ".join(f"{c.name} {c.url}" for c in busy))
     broker = LocalKafka.from_settings(settings) if settings.uses_local_kafka else None
     started_broker = False
     if broker is not None:
-        click.echo("Starting the local Kafka broker (first run downloads its jars with Maven)...")
+        click.echo("Starting the local Kafka broker (the first run downloads its jars with Maven)...")
         try:
             started_broker = broker.start()
         except LocalKafkaError as exc:
             fail(str(exc))
-    click.echo(f"Kafka: {settings.bootstrap_servers}")
+    click.echo(f"Kafka {settings.bootstrap_servers} ({'started' if started_broker else 'already running'})")
     report = asyncio.run(ensure_topics(settings))
     click.echo(f"Topics: {len(report.created)} created, {len(report.unchanged) + len(report.reconfigured)} present")
     for problem in report.problems:
         click.echo(f"  topic problem: {problem}", err=True)
 
-    supervisor = Supervisor(settings.shopsync_home / "logs")
+    supervisor = Supervisor(settings.shopsync_home / "logs", env)
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -53,9 +73,22 @@ def run(ctx: click.Context) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        for child in pipeline_children(settings):
+        children = pipeline_children(settings, demo)
+        for child in children:
             supervisor.start(child)
-            click.echo(f"  {child.name:<12} {child.url or ''}  (log: {supervisor.logs_dir / (child.name + '.log')})")
+        asyncio.run(wait_healthy([c.url for c in children if c.url]))
+        for child in children:
+            click.echo(f"  {child.name:<8} {child.url.rsplit('/', 1)[0] if child.url else ''}   "
+                       f"log: {supervisor.logs_dir / (child.name + '.log')}")
+        if demo:
+            sandbox_url = f"http://127.0.0.1:{settings.shopsync_sandbox_port}"
+            for line in asyncio.run(run_demo(env, sandbox_url)):
+                click.echo(line)
+            click.echo(f"\nTry, in another shell (first: source {settings.shopsync_home / 'demo.env'}):\n"
+                       "  .venv/bin/shopsync tail orders.enriched\n"
+                       "  .venv/bin/shopsync mappings unmapped\n"
+                       "  .venv/bin/shopsync stores list\n"
+                       "  .venv/bin/shopsync explain ORDER_ID\n")
         click.echo("Running. Press Ctrl-C to stop.")
         while not stopping:
             for child in supervisor.dead():
@@ -63,6 +96,9 @@ def run(ctx: click.Context) -> None:
                            f"see {supervisor.logs_dir / (child.name + '.log')}", err=True)
                 stopping = True
             time.sleep(0.3)
+    except Exception as exc:  # noqa: BLE001 - say what failed, then stop everything cleanly
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
     finally:
         click.echo("Stopping services...")
         supervisor.stop_all()

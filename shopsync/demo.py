@@ -1,0 +1,111 @@
+"""The `make run` demo: with no TikTok credentials configured, the sandbox plays TikTok.
+
+Links the sandbox's US store through the real OAuth callback (warehouse filter "LA Warehouse"), seeds mappings
+for most seller SKUs (a few are left unmapped on purpose), and starts a stream of orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from shared.kafka import create_producer
+from shared.settings import Settings, load_settings
+from shared.stores.crypto import generate_key
+from shared.stores.linking import new_pending_link
+from shared.stores.table import StoreWriter
+
+DEMO_SHOP = "7494049642642441621"
+DEMO_WAREHOUSE = "LA Warehouse"
+LEFT_UNMAPPED = {"GREEN-L", "WHITE-M"}
+
+
+def demo_environment(home: Path, sandbox_port: int) -> dict[str, str]:
+    """Settings for every demo process; secrets are generated once and kept in `<home>/demo.env`."""
+    env_file = home / "demo.env"
+    saved: dict[str, str] = {}
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                name, _, value = line[len("export "):].partition("=")
+                saved[name] = value
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    env = {
+        "TIKTOK_APP_KEY": "demo-app-key", "TIKTOK_APP_SECRET": saved.get("TIKTOK_APP_SECRET") or secrets.token_hex(16),
+        "TIKTOK_SERVICE_ID": "sandbox-service", "TIKTOK_API_BASE": sandbox, "TIKTOK_AUTH_BASE": sandbox,
+        "TIKTOK_AUTHORIZE_URL": f"{sandbox}/open/authorize",
+        "SHOPSYNC_SECRET_KEY": saved.get("SHOPSYNC_SECRET_KEY") or generate_key(),
+        "SHOPSYNC_ADMIN_TOKEN": saved.get("SHOPSYNC_ADMIN_TOKEN") or secrets.token_urlsafe(24),
+        "SHOPSYNC_RECONCILE_INTERVAL_S": "60",
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    env_file.chmod(0o600)
+    return env
+
+
+async def link_demo_store(settings: Settings, sandbox_url: str) -> str:
+    """Link the sandbox US store through the gateway's OAuth callback; the page text."""
+    record, url = new_pending_link(settings, "Main store", DEMO_WAREHOUSE)
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        await StoreWriter(producer, settings).put(record)
+    finally:
+        await producer.stop()
+    state = parse_qs(urlparse(url).query)["state"][0]
+    async with httpx.AsyncClient(timeout=30) as http:
+        consent = await http.get(f"{sandbox_url}/open/authorize",
+                                 params={"service_id": settings.tiktok_service_id, "state": state, "shop_id": DEMO_SHOP})
+        page = await http.get(consent.headers["location"])
+    text = html.unescape(page.text.split("<p>")[-1].split("</p>")[0])
+    if page.status_code != 200:
+        raise RuntimeError(f"linking the demo store failed: {text}")
+    return text
+
+
+async def seed_mappings(settings: Settings, sandbox_url: str) -> tuple[int, list[str]]:
+    """Map every seller SKU of the demo shop except a few; (mapped count, left unmapped)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        state = (await http.get(f"{sandbox_url}/sandbox/state")).json()
+        skus = sorted({k["seller_sku"] for p in state["products"][DEMO_SHOP] for k in p["skus"] if k["seller_sku"]})
+        rows = ["shop_id,seller_sku,product_code"] + [f"{DEMO_SHOP},{s},OMS-{s}" for s in skus if s not in LEFT_UNMAPPED]
+        answer = await http.post(f"{settings.shopsync_mapping_url}/mappings/import", content="\n".join(rows) + "\n",
+                                 headers={"Authorization": f"Bearer {settings.shopsync_admin_token.get_secret_value()}"})
+        answer.raise_for_status()
+    return answer.json()["imported"], sorted(LEFT_UNMAPPED & set(skus))
+
+
+async def start_traffic(sandbox_url: str, orders_per_s: float = 1.0, duration_s: float = 24 * 3600) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        (await http.post(f"{sandbox_url}/sandbox/traffic", json={"orders_per_s": orders_per_s,
+                                                                 "duration_s": duration_s,
+                                                                 "shop_id": DEMO_SHOP})).raise_for_status()
+
+
+async def wait_healthy(urls: list[str], timeout: float = 60.0) -> None:
+    async with httpx.AsyncClient(timeout=2) as http:
+        async with asyncio.timeout(timeout):
+            for url in urls:
+                while True:
+                    try:
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+
+
+async def run_demo(env: dict[str, str], sandbox_url: str) -> list[str]:
+    """Link, seed, start traffic; lines to print."""
+    settings = load_settings(**{k.lower(): v for k, v in env.items()})
+    linked = await link_demo_store(settings, sandbox_url)
+    mapped, unmapped = await seed_mappings(settings, sandbox_url)
+    await start_traffic(sandbox_url)
+    return [f"Linked: {linked}", f"Mappings: {mapped} seller SKUs mapped; left unmapped on purpose: "
+            f"{', '.join(unmapped)}", "Traffic: the sandbox is creating about 1 order per second."]
