@@ -31,6 +31,8 @@ from shared.tracing import child_traceparent
 
 log = get_logger("mapping")
 GROUP = "shopsync-mapping"
+REPLAY_ID = "replay_id"
+REPLAY_FORCE = "shopsync_replay_force"
 CE_SOURCE = "shopsync/mapping"
 
 
@@ -78,7 +80,6 @@ class MappingService:
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=100, max_records=1000)
-            self.ready.set()
             if not batches:
                 continue
             for tp, records in batches.items():
@@ -103,11 +104,17 @@ class MappingService:
             await send_to_dlq(self.producer, self.settings, record,
                               f"undecodable_order: {exc.__class__.__name__}: {exc}", time.time())
             return
+        headers = header_map(record.headers)
+        replay_id = headers.get(REPLAY_ID)
         async with self.lock:
             if self.state.is_older(order):
                 return  # a redelivered older version: the newer one is already reflected
             self.state.put(order, record.partition)
-            await self.emit(order, "order_update", header_map(record.headers).get("traceparent"))
+            if replay_id:  # `shopsync replay` re-drove this order: re-enrich with today's mappings
+                await self.emit(order, "replay", headers.get("traceparent"), [(REPLAY_ID, replay_id)],
+                                force=headers.get(REPLAY_FORCE) == "1")
+            else:
+                await self.emit(order, "order_update", headers.get("traceparent"))
 
     async def emit(self, order: IngestedOrder, cause: Cause, traceparent: str | None = None,
                    extra_headers: list[tuple[str, str]] | None = None, force: bool = False) -> bool:
@@ -150,8 +157,8 @@ class MappingService:
         """Publish a mapping (None = tombstone), acked, and apply it here at once (the follower then no-ops)."""
         topic = topic_name("shopsync.mappings", self.settings.shopsync_topic_prefix)
         value = orjson.dumps(mapping.to_dict()) if mapping is not None else None
-        await self.producer.send_and_wait(topic, value, key=key.encode())
-        if self.table.apply(key, mapping):
+        written = await self.producer.send_and_wait(topic, value, key=key.encode())
+        if self.table.apply(key, mapping, written.offset):
             await self.on_mapping_change(key)
 
     # ---- restore ---------------------------------------------------------------------------------------------
@@ -177,9 +184,14 @@ class MappingService:
             except (ValueError, KeyError, TypeError):
                 continue
         async with self.lock:
-            self.state.emitted.update(emitted)
+            for key, seen in emitted.items():  # an emission may have raced the read: keep the newest revision
+                current = self.state.emitted.get(key)
+                if current is None or current.revision < seen.revision:
+                    self.state.emitted[key] = seen
             reemitted = 0
             for order, partition in latest.values():
+                if self.state.is_older(order):
+                    continue
                 self.state.put(order, partition)
                 if order.key in emitted and await self.emit(order, "mapping_change"):
                     reemitted += 1
@@ -200,3 +212,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         if assigned:
             await self.service.restore({tp.partition for tp in assigned})
+        self.service.ready.set()  # joined the group and restored what it owns

@@ -19,9 +19,18 @@ log = get_logger("mapping.table")
 class MappingTable:
     def __init__(self) -> None:
         self.mappings: dict[str, Mapping] = {}
+        self._offsets: dict[str, int] = {}  # offset of the last record applied per key
 
-    def apply(self, key: str, mapping: Mapping | None) -> bool:
-        """Apply one record; True when the table changed (a new version, or a delete of an existing key)."""
+    def apply(self, key: str, mapping: Mapping | None, offset: int | None = None) -> bool:
+        """Apply one record; True when the table changed (a new version, or a delete of an existing key).
+
+        A record at or before the last offset applied for its key is ignored: the follower re-reading the topic
+        must not briefly revert a write this instance already applied.
+        """
+        if offset is not None:
+            if offset <= self._offsets.get(key, -1):
+                return False
+            self._offsets[key] = offset
         current = self.mappings.get(key)
         if mapping is None:
             return self.mappings.pop(key, None) is not None
@@ -30,7 +39,7 @@ class MappingTable:
         self.mappings[key] = mapping
         return True
 
-    def apply_record(self, key: bytes | None, value: bytes | None) -> str | None:
+    def apply_record(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> str | None:
         """Apply a Kafka record; the key when the table changed."""
         if key is None:
             return None
@@ -40,11 +49,11 @@ class MappingTable:
         except (ValueError, KeyError, TypeError) as exc:
             log.error("mapping_record_unreadable", key=text, error=str(exc))
             return None
-        return text if self.apply(text, mapping) else None
+        return text if self.apply(text, mapping, offset) else None
 
     async def load(self, settings: Settings) -> None:
         async for record in read_to_end(settings, MAPPINGS):
-            self.apply_record(record.key, record.value)
+            self.apply_record(record.key, record.value, record.offset)
 
     async def follow(self, settings: Settings, stop: asyncio.Event,
                      on_change: Callable[[str], Awaitable[None]]) -> None:
@@ -55,7 +64,7 @@ class MappingTable:
             while not stop.is_set():
                 for records in (await consumer.getmany(timeout_ms=200)).values():
                     for record in records:
-                        changed = self.apply_record(record.key, record.value)
+                        changed = self.apply_record(record.key, record.value, record.offset)
                         if changed is not None:
                             await on_change(changed)
         finally:

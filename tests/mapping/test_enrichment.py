@@ -161,3 +161,14 @@ async def test_two_instances_reemit_each_affected_order_once(mapping_settings) -
             await view.until(lambda rs: True)
     counts = {k: len(v) for k, v in by_key(view.records).items()}
     assert counts == {o.key: 2 for o in orders}
+
+
+def test_table_ignores_records_older_than_what_it_applied() -> None:
+    from services.mapping.table import MappingTable
+
+    table = MappingTable()
+    assert table.apply("s:A", Mapping("P-2", "", "", 2), offset=5)
+    assert not table.apply("s:A", Mapping("P-1", "", "", 1), offset=3)  # the follower replaying history
+    assert table.mappings["s:A"].product_code == "P-2"
+    assert not table.apply("s:A", None, offset=4)
+    assert table.apply("s:A", None, offset=6) and "s:A" not in table.mappings

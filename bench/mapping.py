@@ -1,0 +1,143 @@
+"""Mapping service: re-emission latency for a change affecting 10,000 of 100,000 open orders, and enrichment
+throughput against a plain aiokafka consume→produce passthrough of the same records (the ceiling).
+
+Real local broker, a unique topic prefix, the service in-process. Run: `python -m bench mapping`
+(`BENCH_ORDERS=20000` for a quicker run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+import orjson
+
+from bench.common import write_result
+from services.mapping.service import MappingService
+from shared.kafka import create_consumer, create_producer
+from shared.mappings import Mapping, mapping_key
+from shared.orders import ACTIVE, IngestedOrder, OrderLine, sku_quantities
+from shared.settings import Settings, load_settings
+from shared.topic_admin import ensure_topics
+from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+
+SHOP = "7494049642642441621"
+HOT_SKUS = 10
+
+
+def orders(n: int) -> list[IngestedOrder]:
+    """n orders; the first n/10 carry one of 10 'hot' SKUs (n/100 orders each), every order a common SKU."""
+    out = []
+    for i in range(n):
+        skus = [f"SKU-{i % 500}"]
+        if i < n // 10:
+            skus.append(f"HOT-{i % HOT_SKUS}")
+        lines = [OrderLine(f"{i}-{j}", f"k-{s}", s, f"p-{s}", f"Product {s}", "M", "9.99", "9.99")
+                 for j, s in enumerate(skus)]
+        out.append(IngestedOrder(SHOP, str(10**17 + i), 1, ACTIVE, "AWAITING_SHIPMENT", "Main store", "w1", "SELLER",
+                                 "FULFILLMENT_BY_SELLER", lines, sku_quantities(lines)))
+    return out
+
+
+async def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = create_producer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def count_until(settings: Settings, topic: str, target: int, predicate=None) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until `target` records (matching `predicate`) are on `topic`, counted from now."""
+    consumer = create_consumer(settings, None, topic, fetch_max_bytes=50 * 1024 * 1024,
+                               max_partition_fetch_bytes=10 * 1024 * 1024)
+    await consumer.start()
+    seen = 0
+    try:
+        while seen < target:
+            for batch in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
+                seen += sum(1 for r in batch if predicate is None or predicate(r))
+        return time.perf_counter()
+    finally:
+        await consumer.stop()
+
+
+async def passthrough(settings: Settings, n: int) -> float:
+    """A plain consumer group copying orders.ingested to a scratch topic: records/s."""
+    source = topic_name(ORDERS_INGESTED, settings.shopsync_topic_prefix)
+    sink = topic_name(ORDERS_ENRICHED, "pass." + settings.shopsync_topic_prefix)
+    consumer = create_consumer(settings, f"pass-{uuid.uuid4().hex[:6]}", ORDERS_INGESTED)
+    producer = create_producer(settings)
+    await consumer.start()
+    await producer.start()
+    started = None
+    copied = 0
+    try:
+        while copied < n:
+            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
+            started = started or time.perf_counter()
+            futures = [await producer.send(sink, r.value, key=r.key, headers=r.headers)
+                       for records in batches.values() for r in records]
+            await asyncio.gather(*futures)
+            copied += len(futures)
+            await consumer.commit()
+        return n / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    del source
+
+
+async def run(n: int) -> dict[str, object]:
+    prefix = f"benchmap{uuid.uuid4().hex[:6]}."
+    settings = load_settings(shopsync_topic_prefix=prefix)
+    await ensure_topics(settings)
+    pass_settings = load_settings(shopsync_topic_prefix="pass." + prefix)
+    await ensure_topics(pass_settings)
+    data = [(o.key.encode(), orjson.dumps(o.to_dict())) for o in orders(n)]
+    await produce(settings, topic_name(ORDERS_INGESTED, prefix), data)
+    print(f"loaded {n} open orders", flush=True)
+
+    ceiling = await passthrough(settings, n)
+    print(f"passthrough: {ceiling:.0f} records/s", flush=True)
+
+    producer = create_producer(settings)
+    await producer.start()
+    service = MappingService(settings, producer)
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(service.run(stop))
+    finished = await count_until(settings, ORDERS_ENRICHED, n)
+    enrich_rate = n / (finished - started)
+    print(f"enrichment: {enrich_rate:.0f} orders/s", flush=True)
+
+    affected = n // 10
+    waiter = asyncio.create_task(count_until(
+        settings, ORDERS_ENRICHED, affected, lambda r: dict(r.headers).get("shopsync_cause") == b"mapping_change"))
+    await asyncio.sleep(1.0)  # the counting consumer is positioned
+    changed_at = time.perf_counter()
+    mapping_topic = topic_name("shopsync.mappings", prefix)
+    await produce(settings, mapping_topic, [(mapping_key(SHOP, f"HOT-{i}").encode(),
+                                             orjson.dumps(Mapping(f"P-{i}", "", "bench", 1).to_dict()))
+                                            for i in range(HOT_SKUS)])
+    reemit_s = (await waiter) - changed_at
+    print(f"re-emission of {affected} orders: {reemit_s:.2f} s", flush=True)
+    stop.set()
+    await task
+    await producer.stop()
+    return {"open_orders": n, "affected_orders": affected, "mapping_changes": HOT_SKUS,
+            "reemit_seconds": round(reemit_s, 3), "enrichment_orders_per_s": round(enrich_rate),
+            "passthrough_records_per_s": round(ceiling), "ratio_enrichment_over_passthrough": round(enrich_rate / ceiling, 3),
+            "aims": {"reemit_seconds": "< 2", "ratio": ">= 0.5"}}
+
+
+def main() -> None:
+    write_result("mapping", asyncio.run(run(int(os.environ.get("BENCH_ORDERS", "100000")))))
+
+
+if __name__ == "__main__":
+    main()
