@@ -56,6 +56,15 @@ def create_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="shopsync-admin")
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    """Partition numbers of topic `name` (real name), refreshing metadata once if the topic is not known yet."""
+    found = consumer.partitions_for_topic(name)
+    if found is None:
+        await consumer._client.force_metadata_update()  # the first metadata fetch may predate the topic
+        found = consumer.partitions_for_topic(name)
+    return set(found or ())
+
+
 async def read_to_end(settings: Settings, topic: str,
                       partitions: Iterable[int] | None = None) -> AsyncIterator[ConsumerRecord]:
     """Yield every record of `topic` (base name) from the beginning up to its end offsets at call time.
@@ -67,10 +76,7 @@ async def read_to_end(settings: Settings, topic: str,
     await consumer.start()
     try:
         name = topic_name(topic, settings.shopsync_topic_prefix)
-        existing = consumer.partitions_for_topic(name)
-        if existing is None:
-            await consumer._client.force_metadata_update()  # first metadata fetch may predate the topic
-            existing = consumer.partitions_for_topic(name) or set()
+        existing = await partitions_of(consumer, name)
         wanted = set(existing) if partitions is None else set(existing) & set(partitions)
         tps = [TopicPartition(name, p) for p in sorted(wanted)]
         if not tps:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     shopsync_mapping_port: int = Field(default=8001, description="Mapping admin API port.")
     shopsync_mapping_url: str = Field(default="http://127.0.0.1:8001", description="Mapping admin API URL (CLI).")
 
+    # Audit (per-order timeline for `shopsync explain`)
+    shopsync_audit_port: int = Field(default=8004, description="Audit service port (per-order timelines).")
+    shopsync_audit_db: Path = Field(default=Path(".shopsync/audit.db"), description="Audit index (SQLite) path.")
+    shopsync_audit_url: str = Field(default="http://127.0.0.1:8004", description="Audit service URL (CLI).")
+
     # Store sync
     shopsync_store_sync_port: int = Field(default=8003, description="Store-sync admin/metrics port.")
     shopsync_inventory_coalesce_s: float = Field(

@@ -27,6 +27,7 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
         Child("gateway", ["gateway"], f"{gw}/healthz"),
         Child("ingest", ["ingest"], f"http://127.0.0.1:{settings.shopsync_ingest_port}/healthz"),
         Child("mapping", ["mapping"], f"{settings.shopsync_mapping_url}/readyz"),
+        Child("audit", ["audit"], f"{settings.shopsync_audit_url}/healthz"),
     ]
     if demo:
         children.insert(0, Child("sandbox", ["sandbox", "--time-factor", "60"],

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from datetime import datetime
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -20,24 +18,7 @@ from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shopsync.console import fail, json_option, print_json, settings_from
-
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(text: str, now: float) -> int:
-    """`24h`, `30m`, `7d` or an ISO time → Unix seconds; ValueError naming the problem otherwise."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        return int(now - int(match.group(1)) * _UNITS[match.group(2)])
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--since {text!r} is neither a duration like 24h nor an ISO time") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"--since {text!r} needs a time zone (e.g. 2026-11-25T10:00:00Z)")
-    return int(moment.timestamp())
-
+from shopsync.operator.timeparse import parse_time
 
 @click.command()
 @click.option("--shop", required=True, help="Shop id or store nickname.")
@@ -48,7 +29,7 @@ def sync(ctx: click.Context, shop: str, since: str, as_json: bool) -> None:
     """Pull Awaiting Shipment, seller-shipped orders of the store's warehouses and ingest them now."""
     settings = settings_from(ctx)
     try:
-        since_ts = parse_since(since, time.time())
+        since_ts = parse_time(since, time.time())
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
     except (ValueError, MissingSecretKey) as exc:
         fail(str(exc))

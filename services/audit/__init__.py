@@ -1,0 +1,1 @@
+"""Audit: a compact per-order timeline (webhooks, decisions, enrichments, dead letters) indexed by order key."""

@@ -1,0 +1,1 @@
+"""Operator logic behind `shopsync explain|replay|dlq|tail|offsets`."""

@@ -1,0 +1,71 @@
+"""A plain-language verdict, with the fix, from an order's timeline (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.stores.model import StoreRecord
+
+REASON_TEXT = {
+    "status:ON_HOLD": "the order is ON_HOLD (the buyer can still cancel); it arrives when TikTok moves it to "
+                      "AWAITING_SHIPMENT, about an hour after payment",
+    "status:UNPAID": "the order is not paid yet; it arrives once paid and out of ON_HOLD",
+    "shipping_type:TIKTOK": "TikTok ships this order (platform shipping label), so the warehouse does not",
+    "fulfillment_type:FULFILLMENT_BY_TIKTOK": "the order is fulfilled by TikTok (FBT), not by the seller",
+    "store:auto_sync_off": "automatic order sync is off for this store: "
+                           "run `shopsync stores set {shop} --auto-sync-orders on`",
+    "store:deauthorized": "the seller deauthorized the store at TikTok: link it again with `shopsync stores link`",
+    "store:not_linked": "the shop {shop} is not linked: run `shopsync stores link --nickname NAME`",
+}
+
+
+def explain(order_id: str, timeline: list[dict[str, Any]], stores: dict[str, StoreRecord]) -> str:
+    """The verdict for the order's latest state."""
+    if not timeline:
+        return (f"never seen: shopsync received no webhook for order {order_id}. Check the app's webhook URL in "
+                "TikTok Partner Center (…/webhooks/tiktok, ORDER_STATUS_CHANGE), then pull orders now with "
+                "`shopsync sync --shop SHOP --since 24h`.")
+    shop_id = timeline[-1]["shop_id"]
+    store = stores.get(shop_id)
+    decisions = [e for e in timeline if e["kind"] in ("accepted", "withdrawn", "skipped", "dead_letter")]
+    enrichments = [e for e in timeline if e["kind"] == "enriched"]
+    if not decisions:
+        return ("received but not decided yet: the ingest has not processed its webhook (is `shopsync ingest` "
+                "running? see its log).")
+    last = decisions[-1]
+    if last["kind"] == "dead_letter":
+        return (f"could not be processed: {last['detail']['reason']}. Fix the cause, then "
+                "`shopsync dlq redrive --reason ...`.")
+    if last["kind"] == "skipped":
+        return "skipped: " + "; ".join(_reason(r, shop_id, store) for r in last["detail"]["reasons"])
+    if last["kind"] == "withdrawn":
+        return (f"withdrawn ({last['detail'].get('reason')}): the order no longer qualifies, so the OMS was told to "
+                "stop fulfilment.")
+    if not enrichments:
+        return "accepted, waiting for the mapping service to enrich it (is `shopsync mapping` running?)."
+    latest = enrichments[-1]["detail"]
+    if latest.get("mapping_state") == "complete":
+        return f"delivered to the OMS: every line mapped (revision {latest['revision']} on orders.enriched)."
+    problems = []
+    for line in latest.get("lines") or []:
+        if line["mapping_status"] == "unmapped":
+            problems.append(f"waiting on mapping for seller SKU {line['seller_sku']}: run "
+                            f"`shopsync mappings set {shop_id} {line['seller_sku']} PRODUCT_CODE`")
+        elif line["mapping_status"] == "missing_seller_sku":
+            problems.append(f"seller SKU empty on TikTok for product \"{line['product_name']}\" (SKU ID "
+                            f"{line['sku_id']}): fill in the seller SKU on TikTok Shop, then map it")
+    return "incomplete: " + "; ".join(dict.fromkeys(problems))
+
+
+def _reason(reason: str, shop_id: str, store: StoreRecord | None) -> str:
+    nickname = store.nickname if store else shop_id
+    if reason.startswith("warehouse:"):
+        warehouse = reason.split(":")[1]
+        linked = ", ".join(dict.fromkeys(store.warehouse_names)) if store else "?"
+        return (f"warehouse {warehouse} is not linked for store {nickname} (linked: {linked}); to include it, "
+                f"`shopsync stores set {shop_id} --warehouse NAME` with that warehouse's name")
+    if reason in REASON_TEXT:
+        return REASON_TEXT[reason].format(shop=shop_id)
+    if reason.startswith("status:"):
+        return f"its status is {reason.split(':', 1)[1]}, not AWAITING_SHIPMENT"
+    return reason

@@ -1,0 +1,40 @@
+"""`make run`'s stack starts, orders reach orders.enriched, and Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.settings import Settings
+from shared.topics import ORDERS_ENRICHED
+from tests.servers import free_port
+from tests.topicview import TopicView
+
+
+async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: Settings, tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
+        "SHOPSYNC_HOME": str(tmp_path), "SHOPSYNC_GATEWAY_PORT": str(ports["gateway"]),
+        "SHOPSYNC_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}", "SHOPSYNC_INGEST_PORT": str(ports["ingest"]),
+        "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]), "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
+        "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
+        "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        async with TopicView(settings, ORDERS_ENRICHED) as view:
+            await view.until(lambda rs: len(rs) >= 3 or proc.poll() is not None, timeout=120)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert {v["store_nickname"] for v in view.values()} == {"Main store"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = (await asyncio.to_thread(proc.communicate, timeout=60))[0].decode()
+    assert proc.returncode == 0, output
+    assert "Linked:" in output and "left unmapped on purpose" in output and "Stopped." in output
