@@ -55,3 +55,11 @@ def list_topics(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['topic']:<28} {row['config']['cleanup.policy']:<8} {row['description']}")
+
+
+@topics.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of the topic contract (docs/asyncapi.yaml)."""
+    from shopsync.contract import asyncapi_yaml
+
+    click.echo(asyncapi_yaml(), nl=False)
