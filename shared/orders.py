@@ -7,7 +7,7 @@ moved warehouse — `withdrawn_reason` says which).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Lifecycle = Literal["active", "withdrawn"]
@@ -91,7 +91,14 @@ class IngestedOrder:
         return order_key(self.shop_id, self.order_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A fresh plain dict (JSON-ready). Explicit rather than `dataclasses.asdict`, which deep-copies every
+        value and was 80% of enrichment time."""
+        doc = {name: getattr(self, name) for name in _ORDER_FIELDS}
+        doc["lines"] = [_plain(line) for line in self.lines]
+        doc["sku_quantities"] = [_plain(q) for q in self.sku_quantities]
+        doc["recipient"] = _plain(self.recipient) if self.recipient is not None else None
+        doc["extra"] = dict(self.extra)
+        return doc
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestedOrder:
@@ -121,6 +128,13 @@ class IngestedOrder:
             ingested_at=raw.get("ingested_at"),
             extra=dict(raw.get("extra") or {}),
         )
+
+
+_ORDER_FIELDS = tuple(f.name for f in fields(IngestedOrder))
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 def _lifecycle(value: object) -> Lifecycle:

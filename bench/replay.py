@@ -1,0 +1,57 @@
+"""Replay throughput: `shopsync replay --force` of N orders, until every replayed order is re-enriched on
+orders.enriched (the live mapping service does the work). Run: `python -m bench replay` (BENCH_ORDERS, default
+100000)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+import orjson
+
+from bench.common import write_result
+from bench.mapping import count_until, orders, produce
+from services.mapping.service import MappingService
+from shared.kafka import create_producer
+from shared.settings import load_settings
+from shared.topic_admin import ensure_topics
+from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+from shopsync.operator.replay import Selection, replay
+
+
+async def run(n: int) -> dict[str, object]:
+    prefix = f"benchreplay{uuid.uuid4().hex[:6]}."
+    settings = load_settings(shopsync_topic_prefix=prefix)
+    await ensure_topics(settings)
+    await produce(settings, topic_name(ORDERS_INGESTED, prefix),
+                  [(o.key.encode(), orjson.dumps(o.to_dict())) for o in orders(n)])
+    producer = create_producer(settings)
+    await producer.start()
+    service = MappingService(settings, producer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await count_until(settings, ORDERS_ENRICHED, n)
+    print(f"{n} orders enriched; replaying", flush=True)
+    waiter = asyncio.create_task(count_until(
+        settings, ORDERS_ENRICHED, n, lambda r: dict(r.headers).get("shopsync_cause") == b"replay"))
+    await asyncio.sleep(1.0)
+    started = time.perf_counter()
+    summary = await replay(settings, Selection(), force=True)
+    republished_s = time.perf_counter() - started
+    done = (await waiter)[1] - started
+    stop.set()
+    await task
+    await producer.stop()
+    return {"orders": n, "replay_selected": summary.selected, "replayed": summary.replayed,
+            "replay_command_seconds": round(republished_s, 2), "replay_to_enriched_seconds": round(done, 2),
+            "replay_orders_per_s": round(n / done)}
+
+
+def main() -> None:
+    write_result("replay", asyncio.run(run(int(os.environ.get("BENCH_ORDERS", "100000")))))
+
+
+if __name__ == "__main__":
+    main()
