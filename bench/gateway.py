@@ -25,7 +25,7 @@ import orjson
 from bench.common import free_port, percentile, wait_http, write_result
 from shared.settings import load_settings
 from shared.tiktok.signing import webhook_signature
-from shared.topic_admin import ensure_topics
+from shared.topic_admin import delete_prefixed_topics, ensure_topics
 
 CONCURRENCY = 64
 DURATION_S = 10.0
@@ -156,6 +156,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(15)
+    asyncio.run(delete_prefixed_topics(settings))
     write_result("gateway", {
         "load_generator": "wrk -t2 (Lua, pre-signed bodies)" if wrk else "asyncio + httpx, one process", "concurrency": CONCURRENCY, "duration_s": DURATION_S,
         "uvicorn": "1 worker, httptools/uvloop (uvicorn[standard])", "bare": results["bare"],

@@ -20,7 +20,7 @@ from shared.kafka import create_consumer, create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.orders import ACTIVE, IngestedOrder, OrderLine, sku_quantities
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
+from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 
 SHOP = "7494049642642441621"
@@ -145,6 +145,8 @@ async def run(n: int) -> dict[str, object]:
     stop.set()
     await task
     await producer.stop()
+    await delete_prefixed_topics(settings)
+    await delete_prefixed_topics(pass_settings)
     return {"open_orders": n, "affected_orders": affected, "mapping_changes": HOT_SKUS,
             "reemit_seconds": round(reemit_s, 3), "enrichment_orders_per_s": round(enrich_rate),
             "passthrough_records_per_s": round(ceiling), "ratio_enrichment_over_passthrough": round(enrich_rate / ceiling, 3),

@@ -16,7 +16,7 @@ from bench.mapping import count_until, orders, produce
 from services.mapping.service import MappingService
 from shared.kafka import create_producer
 from shared.settings import load_settings
-from shared.topic_admin import ensure_topics
+from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shopsync.operator.replay import Selection, replay
 
@@ -44,6 +44,7 @@ async def run(n: int) -> dict[str, object]:
     stop.set()
     await task
     await producer.stop()
+    await delete_prefixed_topics(settings)
     return {"orders": n, "replay_selected": summary.selected, "replayed": summary.replayed,
             "replay_command_seconds": round(republished_s, 2), "replay_to_enriched_seconds": round(done, 2),
             "replay_orders_per_s": round(n / done)}

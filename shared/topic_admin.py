@@ -93,3 +93,18 @@ def _topic_errors(response) -> list[tuple[str, int, str]]:
         if code:
             errors.append((name, code, message or ""))
     return errors
+
+
+async def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the settings' (non-empty) prefix: test and benchmark clean-up."""
+    if not settings.shopsync_topic_prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = create_admin(settings)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.shopsync_topic_prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()

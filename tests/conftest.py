@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from shared.kafka import create_admin
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
+from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shopsync.localkafka import LocalKafka
 
 
@@ -45,21 +44,14 @@ async def settings(kafka_broker: str, topic_prefix: str) -> AsyncIterator[Settin
     )
     await ensure_topics(s)
     yield s
-    await delete_prefixed_topics(s)
+    await _cleanup(s)
 
 
-async def delete_prefixed_topics(settings: Settings) -> None:
-    """Remove every topic under the settings' prefix (best effort)."""
-    admin = create_admin(settings)
-    await admin.start()
+async def _cleanup(settings: Settings) -> None:
     try:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.shopsync_topic_prefix)]
-        if names:
-            await asyncio.wait_for(admin.delete_topics(names), 10)
+        await asyncio.wait_for(delete_prefixed_topics(settings), 10)
     except Exception:  # noqa: BLE001 - cleanup must not fail a test
         pass
-    finally:
-        await admin.close()
 
 
 # ---- the TikTok sandbox -------------------------------------------------------------------------------------
