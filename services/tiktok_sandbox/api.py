@@ -87,23 +87,23 @@ class OpenApi:
         return RedirectResponse(f"{target}{'&' if '?' in target else '?'}{urlencode(params)}", status_code=302)
 
     async def token_get(self, request: Request) -> Response:
-        q = request.query_params
-        self._check_app(q.get("app_key"), q.get("app_secret"))
-        if q.get("grant_type") != "authorized_code":
-            return envelope(code=36004004, message="grant_type must be authorized_code")
-        grant = self.world.redeem_auth_code(q.get("auth_code", ""))
-        if grant is None:
-            return envelope(code=36004004, message="auth_code is invalid, used or expired")
-        return envelope(self._grant_data(grant))
+        return self._token(request, "authorized_code", "auth_code", self.world.redeem_auth_code,
+                           "auth_code is invalid, used or expired")
 
     async def token_refresh(self, request: Request) -> Response:
+        return self._token(request, "refresh_token", "refresh_token", self.world.refresh,
+                           "refresh_token is invalid or expired")
+
+    def _token(self, request: Request, grant_type: str, field: str, redeem: Callable[[str], Grant | None],
+               invalid: str) -> Response:
+        """The auth host's token calls: unsigned, app key + secret in the query."""
         q = request.query_params
         self._check_app(q.get("app_key"), q.get("app_secret"))
-        if q.get("grant_type") != "refresh_token":
-            return envelope(code=36004004, message="grant_type must be refresh_token")
-        grant = self.world.refresh(q.get("refresh_token", ""))
+        if q.get("grant_type") != grant_type:
+            return envelope(code=36004004, message=f"grant_type must be {grant_type}")
+        grant = redeem(q.get(field, ""))
         if grant is None:
-            return envelope(code=36004004, message="refresh_token is invalid or expired")
+            return envelope(code=36004004, message=invalid)
         return envelope(self._grant_data(grant))
 
     def _grant_data(self, grant: Grant) -> dict[str, Any]:
