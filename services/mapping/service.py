@@ -27,7 +27,8 @@ from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, IngestedOrder
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
-from shared.tracing import child_traceparent
+from shared.tracing import child_traceparent, trace_id
+from structlog.contextvars import bound_contextvars
 
 log = get_logger("mapping")
 GROUP = "shopsync-mapping"
@@ -106,10 +107,16 @@ class MappingService:
             return
         headers = header_map(record.headers)
         replay_id = headers.get(REPLAY_ID)
+        with bound_contextvars(trace_id=trace_id(headers.get("traceparent")), shop_id=order.shop_id,
+                               order_id=order.order_id):
+            await self._enrich_record(order, record.partition, headers, replay_id)
+
+    async def _enrich_record(self, order: IngestedOrder, partition: int, headers: dict[str, str],
+                             replay_id: str | None) -> None:
         async with self.lock:
             if self.state.is_older(order):
                 return  # a redelivered older version: the newer one is already reflected
-            self.state.put(order, record.partition)
+            self.state.put(order, partition)
             if replay_id:  # `shopsync replay` re-drove this order: re-enrich with today's mappings
                 await self.emit(order, "replay", headers.get("traceparent"), [(REPLAY_ID, replay_id)],
                                 force=headers.get(REPLAY_FORCE) == "1")

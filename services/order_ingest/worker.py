@@ -23,6 +23,8 @@ from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dlq import send_to_dlq
 from shared.logging import get_logger
+from shared.tracing import trace_id
+from structlog.contextvars import bound_contextvars
 from shared.orders import order_key
 from shared.settings import Settings
 from shared.stores.model import DEAUTHORIZED, EXPIRING
@@ -151,12 +153,16 @@ class IngestWorker:
             event = by_id.pop(str(raw.get("id")), None)
             if event is None:
                 continue
-            try:
-                outcome, reasons = await apply_order(raw, shop_id, store, self.outputs, notification_id=event.notification_id,
-                                            traceparent=event.traceparent)
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._dead_letter(event.record, f"malformed_order: {exc.__class__.__name__}: {exc}")
-                continue
+            with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=shop_id, order_id=event.order_id,
+                                   notification_id=event.notification_id):
+                try:
+                    outcome, reasons = await apply_order(raw, shop_id, store, self.outputs,
+                                                         notification_id=event.notification_id,
+                                                         traceparent=event.traceparent)
+                except (ValueError, KeyError, TypeError) as exc:
+                    await self._dead_letter(event.record, f"malformed_order: {exc.__class__.__name__}: {exc}")
+                    continue
+                log.info("order_decided", outcome=outcome, reasons=list(reasons))
             self.metrics.count(outcome, reasons)
         for event in by_id.values():  # asked for, not returned
             await self._dead_letter(event.record, "order_not_found")

@@ -203,3 +203,22 @@ async def test_tokens_never_appear_in_logs(harness: Harness) -> None:
     text = captured.getvalue()
     assert "store_token_refreshed" in text  # the run did log, including the refresh
     assert not [s for s in secrets if s in text]
+
+
+async def test_log_lines_of_an_order_carry_the_trace_started_at_the_gateway(harness: Harness) -> None:
+    captured = io.StringIO()
+    configure_logging("INFO", "json", stream=captured)
+    try:
+        await harness.link("Main store", "")
+        await harness.start_ingest()
+        order = await harness.create_order(warehouse_id=LA)
+        async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+            await view.until(lambda rs: len(rs) == 1)
+            published_trace = dict(view.records[0].headers)["traceparent"].decode().split("-")[1]
+    finally:
+        configure_logging("INFO", "json")
+    lines = [orjson.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
+    gateway = next(line for line in lines if line.get("event") == "webhook_published")
+    decided = next(line for line in lines if line.get("event") == "order_decided")
+    assert gateway["trace_id"] == decided["trace_id"] == published_trace
+    assert decided["order_id"] == order["id"] and decided["outcome"] == "accepted"
