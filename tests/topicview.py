@@ -37,3 +37,9 @@ class TopicView:
 
     def latest(self) -> dict[str, dict[str, Any]]:
         return {r.key.decode(): orjson.loads(r.value) for r in self.records if r.value is not None}
+
+    async def poll(self) -> list[Any]:
+        """Fetch whatever has arrived since the last read."""
+        for batch in (await self.consumer.getmany(timeout_ms=200)).values():
+            self.records.extend(batch)
+        return self.records

@@ -46,7 +46,7 @@ async def test_only_awaiting_shipment_seller_shipping_orders_of_the_linked_wareh
     async with TopicView(harness.settings, ORDERS_INGESTED) as ingested:
         await ingested.until(lambda rs: len(rs) >= 1)
         await asyncio.sleep(0.5)
-        await ingested.until(lambda rs: True)
+        await ingested.poll()
         assert list(ingested.latest()) == [key(good)]
         order = ingested.latest()[key(good)]
     assert order["lifecycle"] == "active" and order["store_nickname"] == "Main store" and order["warehouse_id"] == LA
@@ -81,7 +81,7 @@ async def test_duplicate_and_reordered_webhooks_end_at_the_newest_version(harnes
                          and len({r.key for r in rs}) == 5 and
                          sum(orjson.loads(r.value)["lifecycle"] == "withdrawn" for r in rs) >= 2)
         await asyncio.sleep(1.0)
-        await view.until(lambda rs: True)
+        await view.poll()
         per_key: dict[str, list[int]] = {}
         for value in view.values():
             per_key.setdefault(f"{value['shop_id']}:{value['order_id']}", []).append(value["order_version"])
