@@ -1,0 +1,86 @@
+"""The broker stops mid-traffic and comes back: the gateway answers 503 meanwhile, TikTok retries, and the ingest
+and mapping services resume by themselves; every order ends up enriched or skipped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from services.mapping.service import MappingService
+from services.order_ingest.service import IngestService
+from services.webhook_gateway.oauth import oauth_routes
+from services.webhook_gateway.wiring import build_app
+from shared.kafka import create_producer
+from shared.settings import load_settings
+from shared.stores.crypto import generate_key
+from shared.topic_admin import ensure_topics
+from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED
+from shopsync.localkafka import LocalKafka
+from tests.conftest import Sandbox
+from tests.order_ingest.conftest import Harness
+from tests.servers import serve_app
+from tests.topicview import TopicView
+
+LA = "7000000000000000001"
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path):
+    broker = LocalKafka(home=tmp_path / "k", port=19694, controller_port=19695, heap="384m")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_pipeline_resumes_after_a_broker_restart(private_broker: LocalKafka, sandbox: Sandbox) -> None:
+    settings = load_settings(
+        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart.",
+        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
+        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
+        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_reconcile_interval_s=0,
+        shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20)
+    await ensure_topics(settings)
+    h = Harness(settings, sandbox, "")
+    app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
+    async with serve_app(app) as url:
+        await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",
+                                                          "redirect_url": url + "/oauth/tiktok/callback",
+                                                          "time_factor": 600.0})
+        assert (await h.link("Main store", "LA Warehouse")).status_code == 200
+        await h.start_ingest()
+        producer = create_producer(settings)
+        await producer.start()
+        mapping = MappingService(settings, producer)
+        stop = asyncio.Event()
+        mapping_task = asyncio.create_task(mapping.run(stop))
+        try:
+            created = [await h.create_order(warehouse_id=LA if i % 4 else "7000000000000000002") for i in range(10)]
+            await asyncio.to_thread(private_broker.stop)
+            created += [await h.create_order(warehouse_id=LA) for _ in range(10)]  # answered 503, retried later
+            await asyncio.sleep(2)
+            await asyncio.to_thread(private_broker.start)
+            created += [await h.create_order(warehouse_id=LA) for _ in range(10)]
+            expected_enriched = {o["id"] for i, o in enumerate(created) if i >= 10 or i % 4}
+            expected_skipped = {o["id"] for i, o in enumerate(created) if i < 10 and not i % 4}
+            async with TopicView(settings, ORDERS_ENRICHED) as enriched, TopicView(settings, ORDERS_SKIPPED) as skipped:
+                async with asyncio.timeout(120):
+                    while not ({v["order_id"] for v in enriched.values()} >= expected_enriched and
+                               {v["order_id"] for v in skipped.values()} >= expected_skipped):
+                        await enriched.poll()
+                        await skipped.poll()
+            async with asyncio.timeout(120):  # TikTok's retries of the 503'd pushes succeed once Kafka is back
+                while True:
+                    log = (await sandbox.control("GET", "/sandbox/webhooks")).json()
+                    if all(p["delivered"] for p in log):
+                        break
+                    await asyncio.sleep(0.5)
+            assert any(503 in p["answers"] for p in log)  # the gateway refused while the broker was down
+        finally:
+            stop.set()
+            await mapping_task
+            await producer.stop()
+            h.stop.set()
+            if h.task is not None:
+                await h.task
