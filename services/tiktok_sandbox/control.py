@@ -148,8 +148,13 @@ class Control:
                         self.push_status(self.world.move_order(victim["id"], "CANCELLED"))
             await asyncio.sleep(min(0.05, 1 / rate))
 
-    async def webhooks(self, _: Request) -> Response:
-        return JSONResponse([p.summary() for p in self.pusher.log])
+    async def webhooks(self, request: Request) -> Response:
+        """The pushes made (from index `since`, default 0), with answers and retry counts."""
+        try:
+            since = max(0, int(request.query_params.get("since", "0")))
+        except ValueError:
+            return _bad(ValueError("since must be an integer index"))
+        return JSONResponse([p.summary() for p in self.pusher.log[since:]])
 
     async def calls(self, _: Request) -> Response:
         return JSONResponse(self.api.call_log[-1000:])

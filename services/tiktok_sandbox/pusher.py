@@ -33,12 +33,14 @@ class Push:
     delivered: bool = False
     dropped: bool = False
     gave_up: bool = False
+    pushed_at: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
         return {"notification_id": self.notification_id, "shop_id": self.shop_id, "type": self.type,
                 "order_id": self.order_id, "status": self.status, "answers": self.answers,
                 "attempts": len(self.answers), "retries": max(0, len(self.answers) - 1),
-                "delivered": self.delivered, "dropped": self.dropped, "gave_up": self.gave_up}
+                "delivered": self.delivered, "dropped": self.dropped, "gave_up": self.gave_up,
+                "pushed_at": self.pushed_at}
 
 
 class WebhookPusher:
