@@ -128,3 +128,20 @@ async def test_time_window_edges_with_a_fixed_clock(settings: Settings, offset: 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         answer = await client.post("/webhooks/tiktok", content=body, headers=sign(body))
     assert answer.status_code == status
+
+
+@pytest.mark.parametrize(("content_type", "body", "status"), [
+    ("text/plain", None, 200),  # the signature covers the raw bytes: the declared type cannot smuggle anything
+    ("application/x-www-form-urlencoded", b"type=1&shop_id=1&timestamp=1&data=x", 400),
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--", 400),
+    ("application/json; charset=latin-1", b'{"type":1,"shop_id":"\xe9","timestamp":1,"data":{}}', 400),
+])
+async def test_wrong_content_types_are_judged_by_the_signed_bytes(unit_client: httpx.AsyncClient,
+                                                                  memory_publisher: MemoryPublisher,
+                                                                  content_type: str, body: bytes | None,
+                                                                  status: int) -> None:
+    payload = body if body is not None else webhook_body()
+    headers = {**sign(payload), "Content-Type": content_type}
+    answer = await unit_client.post("/webhooks/tiktok", content=payload, headers=headers)
+    assert answer.status_code == status
+    assert len(memory_publisher.records) == (1 if status == 200 else 0)
