@@ -35,17 +35,22 @@ def normalize_status(status: str) -> str:
     return "CANCELLED" if status == "CANCEL" else status
 
 
+def store_reasons(store: StoreRecord | None) -> list[str]:
+    """Why orders of this store cannot be accepted at all (empty = the store takes orders)."""
+    if store is None:
+        return ["store:not_linked"]
+    if store.status == DEAUTHORIZED:
+        return ["store:deauthorized"]
+    if not store.is_active:
+        return ["store:not_linked"]
+    if not store.auto_sync_orders:
+        return ["store:auto_sync_off"]
+    return []
+
+
 def reasons_left_out(order: OrderFacts, store: StoreRecord | None) -> list[str]:
     """Every reason the order does not qualify (empty = it qualifies)."""
-    reasons: list[str] = []
-    if store is None:
-        reasons.append("store:not_linked")
-    elif store.status == DEAUTHORIZED:
-        reasons.append("store:deauthorized")
-    elif not store.is_active:
-        reasons.append("store:not_linked")
-    elif not store.auto_sync_orders:
-        reasons.append("store:auto_sync_off")
+    reasons = store_reasons(store)
     status = normalize_status(order.status)
     if status != AWAITING_SHIPMENT:
         reasons.append(f"status:{status}")

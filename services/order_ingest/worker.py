@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from services.order_ingest.decide import OrderFacts, reasons_left_out, skip_without_fetch
+from services.order_ingest.decide import skip_without_fetch, store_reasons
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
@@ -88,9 +88,9 @@ class IngestWorker:
             store = self.table.stores.get(event.shop_id)
             accepted_before = self.outputs.accepted_before(key)
             early = skip_without_fetch(event.status, accepted_before)
-            store_reasons = _store_reasons(store)
-            if early or (store_reasons and not accepted_before) or (store is not None and store.status == DEAUTHORIZED):
-                reasons = ([early] if early else []) + store_reasons
+            blocked = store_reasons(store)
+            if early or (blocked and not accepted_before) or (store is not None and store.status == DEAUTHORIZED):
+                reasons = ([early] if early else []) + blocked
                 await self.outputs.publish_skip(event.shop_id, event.order_id, reasons or ["store:not_linked"],
                                                 facts=None, version=None, nickname=store.nickname if store else "",
                                                 notification_id=event.notification_id,
@@ -202,9 +202,3 @@ class IngestWorker:
         log.error("record_dead_lettered", reason=reason, topic=record.topic, partition=record.partition,
                   offset=record.offset)
         await send_to_dlq(self.producer, self.settings, record, reason, self.clock())
-
-
-def _store_reasons(store: Any) -> list[str]:
-    """Reasons from the store alone (no order facts needed)."""
-    probe = OrderFacts("AWAITING_SHIPMENT", "FULFILLMENT_BY_SELLER", "SELLER", "")
-    return [r for r in reasons_left_out(probe, store) if r.startswith("store:")]
