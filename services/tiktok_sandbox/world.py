@@ -68,7 +68,7 @@ class World:
         self.grants: dict[str, Grant] = {}  # access token -> grant
         self.refresh_index: dict[str, str] = {}  # refresh token -> access token
         self.auth_codes: dict[str, tuple[str, float]] = {}  # code -> (shop_id, issued_at)
-        self._next_id = 576461413038785000 + seed * 1000
+        self._next_id = 576461413038785000 + (seed % 10**6) * 10**6  # runs with other seeds never share ids
         self._build()
 
     # ---- seeded catalogue ----------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
         Child("audit", ["audit"], f"{settings.shopsync_audit_url}/healthz"),
     ]
     if demo:
-        children.insert(0, Child("sandbox", ["sandbox", "--time-factor", "60"],
+        seed = str(int(time.time()) % 10**6)  # a fresh world each run: order ids never collide with earlier runs
+        children.insert(0, Child("sandbox", ["sandbox", "--time-factor", "60", "--seed", seed],
                                  f"http://127.0.0.1:{settings.shopsync_sandbox_port}/healthz"))
     return children
 
