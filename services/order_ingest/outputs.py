@@ -86,10 +86,14 @@ class OrderOutputs:
         self._pending.append(await self._producer.send(topic, value, key=key.encode(), headers=headers))
 
     async def flush(self) -> None:
-        """Wait for every queued record's acknowledgement (raises if one failed)."""
-        pending, self._pending = self._pending, []
+        """Wait until every record sent so far is acknowledged (raises if one failed; a failure stays raised).
+
+        Safe to call from several tasks at once: each waits for everything sent before its call.
+        """
+        pending = list(self._pending)
         if pending:
             await asyncio.gather(*pending)
+            self._pending = [f for f in self._pending if not f.done()]
 
     @staticmethod
     def _trace(traceparent: str | None) -> list[tuple[str, str]]:

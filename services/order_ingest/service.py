@@ -16,6 +16,7 @@ from starlette.routing import Route
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_forever
@@ -56,7 +57,8 @@ class IngestService:
             outputs = OrderOutputs(producer, settings)
             await outputs.restore(settings)
             await consumer.start()
-            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, tokens, client, self.metrics)
+            fetcher = OrderFetcher(table, tokens, client, self.metrics)
+            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, fetcher, self.metrics)
             self.worker = worker
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(table.follow(settings, stop))

@@ -1,41 +1,46 @@
-"""The ingest worker: consume `tiktok.webhooks`, fetch order details, decide, publish, then commit.
+"""The ingest worker: consume `tiktok.webhooks`, fetch order details per shop, decide, publish, then commit.
 
-Events arriving close together are coalesced (one fetch per order, ≤50 ids per call, shops in parallel).
-Offsets are committed only after every output of the batch is acknowledged (at-least-once; outputs are
-versioned upserts, so a replayed batch changes nothing).
+Every shop has its own lane: its order events are coalesced (one fetch per order, however many events name it;
+the client asks for 50 ids a call) and fetched independently, so a shop stuck in a 429 storm holds up no other
+shop. Offsets are committed only up to the oldest record not yet finished, and a record is finished only once
+its outputs are acknowledged (at-least-once; outputs are versioned upserts, so a redelivered record changes
+nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from structlog.contextvars import bound_contextvars
 
 from services.order_ingest.decide import skip_without_fetch, store_reasons
+from services.order_ingest.fetch import OrderFetcher
+from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dlq import send_to_dlq
 from shared.logging import get_logger
-from shared.tracing import trace_id
-from structlog.contextvars import bound_contextvars
 from shared.orders import order_key
 from shared.settings import Settings
-from shared.stores.model import DEAUTHORIZED, EXPIRING
+from shared.stores.model import DEAUTHORIZED, EXPIRING, StoreRecord
 from shared.stores.table import StoreTable, StoreWriter
-from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok import event_types
-from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited, TikTokError, TokenExpired, Transient
+from shared.tracing import trace_id
 
 log = get_logger("order_ingest")
-RETRY_CAP_S = 30.0
+LANE_BATCH = 100  # orders one lane fetches at a time (two Get Order Detail calls)
+MAX_IN_FLIGHT = 5000  # unfinished records before consumption pauses
 
 
 @dataclass(slots=True)
@@ -49,58 +54,175 @@ class OrderEvent:
     traceparent: str | None
     record: ConsumerRecord
 
+    @property
+    def key(self) -> str:
+        return order_key(self.shop_id, self.order_id)
+
 
 class IngestWorker:
     def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
-                 outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, tokens: TokenKeeper,
-                 client: TikTokClient, metrics: IngestMetrics, clock: Callable[[], float] = time.time) -> None:
+                 outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, fetcher: OrderFetcher,
+                 metrics: IngestMetrics, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
         self.outputs = outputs
         self.table = table
         self.writer = writer
-        self.tokens = tokens
-        self.client = client
+        self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
+        self.ledger = OffsetLedger()
+        self._waiting: dict[str, dict[str, list[OrderEvent]]] = {}  # shop id → order id → events, oldest first
+        self._fetching: set[str] = set()  # order keys a lane is working on
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._failure: BaseException | None = None
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`; a failed lane (an output not acknowledged) ends the run with its error."""
+        self._stop = stop
         window = max(1, self.settings.shopsync_coalesce_ms)
-        while not stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=window, max_records=500)
-            records = [r for rs in batches.values() for r in rs]
-            if not records:
-                continue
-            await self.process(records, stop)
-            await self.outputs.flush()
-            await self.consumer.commit()
+        try:
+            while not stop.is_set():
+                if self._failure is not None:
+                    raise self._failure
+                self._apply_backpressure()
+                batches = await self.consumer.getmany(timeout_ms=window, max_records=500)
+                records = [r for rs in batches.values() for r in rs]
+                if records:
+                    await self.process(records)
+                await self.commit()
+        finally:
+            lanes = list(self._lanes.values())
+            for lane in lanes:
+                lane.cancel()  # unfinished records are not committed: they are redelivered
+            await asyncio.gather(*lanes, return_exceptions=True)
+            with contextlib.suppress(KafkaError):
+                await self.commit()
 
-    async def process(self, records: list[ConsumerRecord], stop: asyncio.Event | None = None) -> None:
-        """Decide on a batch of webhook records (outputs queued; call `outputs.flush()` before committing)."""
-        latest: dict[str, OrderEvent] = {}
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        """Decide what can be decided from the webhook alone; hand the rest to the shops' lanes."""
+        for record in records:
+            self.ledger.begin(TopicPartition(record.topic, record.partition), record.offset)
+        finished: list[ConsumerRecord] = []
+        by_key: dict[str, list[OrderEvent]] = {}
         for record in records:
             event = await self._read(record)
-            if event is not None:
-                latest[order_key(event.shop_id, event.order_id)] = event  # newest event per order wins
-        to_fetch: dict[str, list[OrderEvent]] = {}
-        for key, event in latest.items():
-            store = self.table.stores.get(event.shop_id)
-            accepted_before = self.outputs.accepted_before(key)
-            early = skip_without_fetch(event.status, accepted_before)
-            blocked = store_reasons(store)
-            if early or (blocked and not accepted_before) or (store is not None and store.status == DEAUTHORIZED):
-                reasons = ([early] if early else []) + blocked
-                await self.outputs.publish_skip(event.shop_id, event.order_id, reasons or ["store:not_linked"],
-                                                facts=None, version=None, nickname=store.nickname if store else "",
-                                                notification_id=event.notification_id,
-                                                traceparent=event.traceparent, fetched=False)
-                self.metrics.count_skip(reasons or ["store:not_linked"])
-                continue
-            to_fetch.setdefault(event.shop_id, []).append(event)
-        await asyncio.gather(*(self._fetch_and_apply(shop_id, events, stop) for shop_id, events in to_fetch.items()))
+            if event is None:
+                finished.append(record)
+            else:
+                by_key.setdefault(event.key, []).append(event)
+        for key, events in by_key.items():
+            reasons = None if self._queued(events[-1]) else self._reasons_without_fetch(events[-1])
+            if reasons:
+                await self._publish_skip(events[-1], reasons)
+                finished += [e.record for e in events]
+            else:
+                self._waiting.setdefault(events[-1].shop_id, {}).setdefault(events[-1].order_id, []).extend(events)
+        await self.outputs.flush()
+        self._finish(finished)
+        for shop_id in self._waiting:
+            if shop_id not in self._lanes:
+                self._lanes[shop_id] = asyncio.get_running_loop().create_task(self._drain(shop_id))
+
+    async def commit(self) -> None:
+        """Commit every assigned partition up to its oldest unfinished record; update the lag gauge."""
+        assigned = self.consumer.assignment()
+        points = self.ledger.commit_points()
+        due = {tp: offset for tp, offset in points.items()
+               if tp in assigned and offset > self._committed.get(tp, -1)}
+        if due:
+            await self.consumer.commit(due)
+            self._committed.update(due)
+        self.metrics.lag.set(sum(max(0, (self.consumer.highwater(tp) or 0) - offset)
+                                 for tp, offset in points.items() if tp in assigned))
+
+    def _apply_backpressure(self) -> None:
+        if self.ledger.in_flight() > MAX_IN_FLIGHT:
+            self.consumer.pause(*self.consumer.assignment())
+        elif self.consumer.paused():
+            self.consumer.resume(*self.consumer.paused())
+
+    def _queued(self, event: OrderEvent) -> bool:
+        """A lane has this order waiting or in hand: newer events go through the lane too (ordering)."""
+        return event.key in self._fetching or event.order_id in self._waiting.get(event.shop_id, {})
+
+    def _reasons_without_fetch(self, event: OrderEvent) -> list[str]:
+        """Skip reasons knowable without an API call (a status that cannot qualify, a store that takes no orders)."""
+        store = self.table.stores.get(event.shop_id)
+        accepted_before = self.outputs.accepted_before(event.key)
+        early = skip_without_fetch(event.status, accepted_before)
+        blocked = store_reasons(store)
+        if early or (blocked and not accepted_before) or (store is not None and store.status == DEAUTHORIZED):
+            return ([early] if early else []) + blocked
+        return []
+
+    async def _drain(self, shop_id: str) -> None:
+        """One shop's lane: fetch and decide its waiting orders until none are left."""
+        try:
+            while waiting := self._waiting.get(shop_id):
+                batch = {oid: waiting.pop(oid) for oid in list(itertools.islice(waiting, LANE_BATCH))}
+                if not waiting:
+                    del self._waiting[shop_id]
+                keys = {order_key(shop_id, oid) for oid in batch}
+                self._fetching |= keys
+                try:
+                    await self._fetch_and_apply(shop_id, batch)
+                finally:
+                    self._fetching -= keys
+        except Exception as exc:
+            self._failure = exc
+            raise
+        finally:
+            self._lanes.pop(shop_id, None)
+
+    async def _fetch_and_apply(self, shop_id: str, batch: dict[str, list[OrderEvent]]) -> None:
+        fetched = await self.fetcher.fetch(shop_id, list(batch), self._stop)
+        if fetched is None:
+            return  # stopping: these records stay unfinished and are redelivered
+        store = self.table.stores.get(shop_id)
+        remaining = dict(batch)
+        for raw in fetched.orders:
+            events = remaining.pop(str(raw.get("id")), None)
+            if events is not None:
+                await self._apply(raw, store, events[-1])
+        for events in remaining.values():
+            if fetched.store_reasons:
+                await self._publish_skip(events[-1], fetched.store_reasons)
+            else:
+                await self._dead_letter(events[-1].record, fetched.failure)
+        await self.outputs.flush()
+        self._finish(e.record for events in batch.values() for e in events)
+
+    async def _apply(self, raw: dict[str, Any], store: StoreRecord | None, event: OrderEvent) -> None:
+        with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=event.shop_id, order_id=event.order_id,
+                               notification_id=event.notification_id):
+            try:
+                outcome, reasons = await apply_order(raw, event.shop_id, store, self.outputs,
+                                                     notification_id=event.notification_id,
+                                                     traceparent=event.traceparent)
+            except (ValueError, KeyError, TypeError) as exc:
+                await self._dead_letter(event.record, f"malformed_order: {exc.__class__.__name__}: {exc}")
+                return
+            log.info("order_decided", outcome=outcome, reasons=list(reasons))
+        self.metrics.count(outcome, reasons)
+
+    async def _publish_skip(self, event: OrderEvent, reasons: list[str]) -> None:
+        store = self.table.stores.get(event.shop_id)
+        await self.outputs.publish_skip(event.shop_id, event.order_id, reasons, facts=None, version=None,
+                                        nickname=store.nickname if store else "",
+                                        notification_id=event.notification_id, traceparent=event.traceparent,
+                                        fetched=False)
+        self.metrics.count_skip(reasons)
+
+    def _finish(self, records: Iterable[ConsumerRecord]) -> None:
+        for record in records:
+            self.ledger.finish(TopicPartition(record.topic, record.partition), record.offset)
 
     async def _read(self, record: ConsumerRecord) -> OrderEvent | None:
+        """The order event a webhook names; store events are applied here; undecodable records dead-lettered."""
         try:
             doc = orjson.loads(record.value or b"")
             event_type = int(doc["type"])
@@ -130,10 +252,8 @@ class IngestWorker:
             log.warning("store_event_for_unknown_shop", shop_id=shop_id, status=status)
             return
         if status == EXPIRING:
-            try:
+            with contextlib.suppress(ValueError):
                 store.authorization_expires_at = int(str(expiration))
-            except ValueError:
-                pass
             if store.status == DEAUTHORIZED:
                 return
             log.warning("store_authorization_expiring", shop_id=shop_id, nickname=store.nickname,
@@ -142,60 +262,6 @@ class IngestWorker:
             log.warning("store_deauthorized", shop_id=shop_id, nickname=store.nickname)
         store.status = status  # type: ignore[assignment]
         await self.writer.put(store)
-
-    async def _fetch_and_apply(self, shop_id: str, events: list[OrderEvent], stop: asyncio.Event | None) -> None:
-        by_id = {e.order_id: e for e in events}
-        orders = await self._fetch(shop_id, list(by_id), stop)
-        if orders is None:
-            return
-        store = self.table.stores.get(shop_id)
-        for raw in orders:
-            event = by_id.pop(str(raw.get("id")), None)
-            if event is None:
-                continue
-            with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=shop_id, order_id=event.order_id,
-                                   notification_id=event.notification_id):
-                try:
-                    outcome, reasons = await apply_order(raw, shop_id, store, self.outputs,
-                                                         notification_id=event.notification_id,
-                                                         traceparent=event.traceparent)
-                except (ValueError, KeyError, TypeError) as exc:
-                    await self._dead_letter(event.record, f"malformed_order: {exc.__class__.__name__}: {exc}")
-                    continue
-                log.info("order_decided", outcome=outcome, reasons=list(reasons))
-            self.metrics.count(outcome, reasons)
-        for event in by_id.values():  # asked for, not returned
-            await self._dead_letter(event.record, "order_not_found")
-
-    async def _fetch(self, shop_id: str, ids: list[str], stop: asyncio.Event | None) -> list[dict[str, Any]] | None:
-        """Order details; transient failures are retried (capped backoff) until they pass or the worker stops."""
-        delay = 1.0
-        while True:
-            try:
-                auth = await self.tokens.shop_auth(shop_id)
-                self.metrics.api_calls.labels(call="get_order_detail").inc()
-                return await self.client.get_order_detail(auth, ids)
-            except NotFound:
-                if len(ids) == 1:
-                    return []
-                results = [await self._fetch(shop_id, [one], stop) for one in ids]  # find the missing one(s)
-                return [o for r in results if r for o in r]
-            except (PermissionDenied, StoreUnavailable) as exc:
-                code = getattr(exc, "code", None)
-                self.metrics.api_errors.labels(code=str(code)).inc()
-                log.error("order_fetch_failed", shop_id=shop_id, error=exc.__class__.__name__, code=code)
-                return []
-            except (RateLimited, Transient, TokenExpired) as exc:
-                self.metrics.api_errors.labels(code=str(exc.code)).inc()
-                log.warning("order_fetch_retry", shop_id=shop_id, code=exc.code, delay_s=delay)
-            except TikTokError as exc:
-                self.metrics.api_errors.labels(code=str(exc.code)).inc()
-                log.error("order_fetch_failed", shop_id=shop_id, code=exc.code, request_id=exc.request_id)
-                return []
-            if stop is not None and stop.is_set():
-                return None
-            await asyncio.sleep(delay)
-            delay = min(RETRY_CAP_S, delay * 2)
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self.metrics.dlq.labels(reason=reason.split(":")[0]).inc()

@@ -1,4 +1,4 @@
-"""The decision table, early skips, warehouse resolution, normalization, token encryption."""
+"""The decision table, early skips and normalization (store records and warehouses: tests/stores)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import itertools
 
 import pytest
 
-from services.order_ingest.decide import OrderFacts, decide, skip_without_fetch
+from services.order_ingest.decide import Decision, OrderFacts, decide, skip_without_fetch
 from services.order_ingest.normalize import normalize_order
-from shared.stores.crypto import MissingSecretKey, TokenCipher, generate_key
 from shared.stores.model import DEAUTHORIZED, LINKED, StoreRecord
-from shared.stores.warehouses import WarehouseNotFound, resolve_warehouses
-from shared.tiktok.models import Warehouse
 
 STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "CANCELLED"]
 FULFILMENT = ["FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"]
@@ -55,9 +52,19 @@ def test_store_reasons(the_store: StoreRecord | None, reason: str) -> None:
     assert decision.kind == "skip" and decision.reasons == (reason,)
 
 
-def test_accepted_order_that_stops_qualifying_is_withdrawn() -> None:
-    decision = decide(OrderFacts("CANCELLED", "FULFILLMENT_BY_SELLER", "SELLER", "w-la"), store(), True)
-    assert decision.kind == "withdraw" and decision.reasons == ("status:CANCELLED",)
+@pytest.mark.parametrize(("status", "warehouse", "reason"), [
+    ("CANCELLED", "w-la", "status:CANCELLED"), ("CANCEL", "w-la", "status:CANCELLED"),
+    ("AWAITING_COLLECTION", "w-la", "status:AWAITING_COLLECTION"),
+    ("AWAITING_SHIPMENT", "w-ny", "warehouse:w-ny:not_linked"),
+])
+def test_accepted_order_that_stops_qualifying_is_withdrawn(status: str, warehouse: str, reason: str) -> None:
+    decision = decide(OrderFacts(status, "FULFILLMENT_BY_SELLER", "SELLER", warehouse), store(), True)
+    assert decision.kind == "withdraw" and decision.reasons == (reason,)
+
+
+def test_accepted_order_that_still_qualifies_is_accepted_again() -> None:
+    decision = decide(OrderFacts("AWAITING_SHIPMENT", "FULFILLMENT_BY_SELLER", "SELLER", "w-la"), store(), True)
+    assert decision == Decision("accept")
 
 
 @pytest.mark.parametrize(("status", "before", "expected"), [
@@ -66,34 +73,6 @@ def test_accepted_order_that_stops_qualifying_is_withdrawn() -> None:
 ])
 def test_skip_without_fetch(status: str | None, before: bool, expected: str | None) -> None:
     assert skip_without_fetch(status, before) == expected
-
-
-WAREHOUSES = [Warehouse("1", "LA Warehouse", "SALES_WAREHOUSE", "ENABLED"),
-              Warehouse("2", "LA Warehouse", "RETURN_WAREHOUSE", "ENABLED"),
-              Warehouse("3", "Shared", "SALES_WAREHOUSE", "ENABLED"),
-              Warehouse("4", "Shared", "SALES_WAREHOUSE", "ENABLED")]
-
-
-def test_warehouse_name_is_trimmed_case_insensitive_and_sales_only() -> None:
-    assert [w.id for w in resolve_warehouses("  la   warehouse ", WAREHOUSES)] == ["1"]
-    assert [w.id for w in resolve_warehouses("SHARED", WAREHOUSES)] == ["3", "4"]
-    assert resolve_warehouses("", WAREHOUSES) == []
-
-
-def test_unknown_warehouse_names_what_was_typed_and_lists_the_names() -> None:
-    with pytest.raises(WarehouseNotFound) as info:
-        resolve_warehouses("Dallas", WAREHOUSES)
-    assert '"Dallas"' in str(info.value) and '"LA Warehouse", "Shared"' in str(info.value)
-
-
-def test_tokens_are_encrypted_and_the_key_is_required() -> None:
-    cipher = TokenCipher(generate_key())
-    blob = cipher.encrypt("TTP_secret")
-    assert "TTP_secret" not in blob and cipher.decrypt(blob) == "TTP_secret"
-    with pytest.raises(MissingSecretKey, match="shopsync keygen"):
-        TokenCipher("")
-    with pytest.raises(MissingSecretKey, match="does not decrypt"):
-        TokenCipher(generate_key()).decrypt(blob)
 
 
 def test_normalize_counts_units_per_sku_and_keeps_empty_seller_sku() -> None:

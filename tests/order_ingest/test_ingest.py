@@ -222,3 +222,18 @@ async def test_log_lines_of_an_order_carry_the_trace_started_at_the_gateway(harn
     decided = next(line for line in lines if line.get("event") == "order_decided")
     assert gateway["trace_id"] == decided["trace_id"] == published_trace
     assert decided["order_id"] == order["id"] and decided["outcome"] == "accepted"
+
+
+async def test_scheduled_reconciliation_delivers_an_order_whose_webhook_was_lost(harness: Harness) -> None:
+    await harness.link("Main store", "LA Warehouse")
+    await harness.sandbox.control("POST", "/sandbox/faults", {"drop_webhooks": True})
+    lost = await harness.create_order(warehouse_id=LA)
+    harness.settings = harness.settings.model_copy(update={"shopsync_reconcile_interval_s": 0.3})
+    await harness.start_ingest()
+    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert list(view.latest()) == [key(lost)]
+    assert harness.service is not None
+    async with asyncio.timeout(10):
+        while harness.service.metrics.found_by_poll._value.get() != 1:  # noqa: SLF001 - the counter's value
+            await asyncio.sleep(0.05)

@@ -1,0 +1,90 @@
+"""Get Order Detail for one shop, with the ingest's error policy: retry what passes, report what never will."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.order_ingest.decide import store_reasons
+from services.order_ingest.metrics import IngestMetrics
+from shared.logging import get_logger
+from shared.stores.table import StoreTable
+from shared.stores.tokens import StoreUnavailable, TokenKeeper
+from shared.tiktok.client import TikTokClient
+from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited, TikTokError, TokenExpired, Transient
+
+log = get_logger("order_ingest.fetch")
+RETRY_CAP_S = 30.0
+
+
+@dataclass(slots=True)
+class Fetched:
+    """The orders TikTok returned; ids asked for and not returned are dead-lettered with `failure`
+    (order_not_found unless said otherwise), or skipped with `store_reasons` when the store cannot be called."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    failure: str = "order_not_found"
+    store_reasons: list[str] = field(default_factory=list)
+
+
+class OrderFetcher:
+    """429/5xx/timeouts/expired tokens are retried with capped backoff until they pass or the worker stops;
+    permanent errors (permission denied, not found, other API errors) are returned as a failure reason."""
+
+    def __init__(self, table: StoreTable, tokens: TokenKeeper, client: TikTokClient, metrics: IngestMetrics,
+                 retry_base_s: float = 1.0) -> None:
+        self.table = table
+        self.tokens = tokens
+        self.client = client
+        self.metrics = metrics
+        self.retry_base_s = retry_base_s
+
+    async def fetch(self, shop_id: str, ids: list[str], stop: asyncio.Event) -> Fetched | None:
+        """The shop's orders by id; None when the worker stopped before they could be fetched."""
+        delay = self.retry_base_s
+        while True:
+            try:
+                auth = await self.tokens.shop_auth(shop_id)
+                self.metrics.api_calls.labels(call="get_order_detail").inc()
+                return Fetched(await self.client.get_order_detail(auth, ids))
+            except StoreUnavailable:
+                return Fetched(store_reasons=store_reasons(self.table.stores.get(shop_id)) or ["store:not_linked"])
+            except NotFound as exc:
+                self._count(exc)
+                return await self._one_by_one(shop_id, ids, stop)
+            except (RateLimited, Transient, TokenExpired) as exc:
+                self._count(exc)
+                delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
+                log.warning("order_fetch_retry", shop_id=shop_id, code=exc.code, delay_s=delay)
+            except TikTokError as exc:
+                self._count(exc)
+                kind = "permission_denied" if isinstance(exc, PermissionDenied) else "tiktok_error"
+                log.error("order_fetch_failed", shop_id=shop_id, error=kind, code=exc.code, request_id=exc.request_id)
+                return Fetched(failure=f"{kind}: code {exc.code}, request_id {exc.request_id}")
+            if await _stopped_within(stop, delay):
+                return None
+            delay = min(RETRY_CAP_S, delay * 2)
+
+    async def _one_by_one(self, shop_id: str, ids: list[str], stop: asyncio.Event) -> Fetched | None:
+        """A batch with an unknown id fails as a whole: ask for each id alone to find the missing one(s)."""
+        if len(ids) == 1:
+            return Fetched()
+        found: list[dict[str, Any]] = []
+        for one in ids:
+            result = await self.fetch(shop_id, [one], stop)
+            if result is None:
+                return None
+            found += result.orders
+        return Fetched(found)
+
+    def _count(self, exc: TikTokError) -> None:
+        self.metrics.api_errors.labels(code=str(exc.code)).inc()
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
