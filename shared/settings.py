@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     shopsync_inventory_coalesce_s: float = Field(
         default=1.0, description="Window in which inventory updates for the same SKU are coalesced."
     )
+    shopsync_catalog_refresh_s: float = Field(
+        default=3600.0, description="Full TikTok catalog refresh period per store (seconds; product webhooks "
+                                    "refresh single products in between)."
+    )
+    shopsync_sync_max_attempts: int = Field(
+        default=8, description="Attempts for a shipment or inventory push while TikTok answers 429/5xx."
+    )
+    shopsync_sync_retry_base_s: float = Field(
+        default=1.0, description="First back-off between those attempts (doubles, capped at 60 s)."
+    )
 
     # Sandbox
     shopsync_sandbox_port: int = Field(default=8900, description="TikTok sandbox port.")

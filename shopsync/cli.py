@@ -18,6 +18,7 @@ from shopsync.commands.offsets import offsets
 from shopsync.commands.replay import replay
 from shopsync.commands.run import run
 from shopsync.commands.sandbox import sandbox
+from shopsync.commands.store_sync import inventory, ship, store_sync
 from shopsync.commands.stores import keygen, stores
 from shopsync.commands.sync import sync
 from shopsync.commands.tail import tail
@@ -51,6 +52,9 @@ cli.add_command(offsets)
 cli.add_command(replay)
 cli.add_command(run)
 cli.add_command(sandbox)
+cli.add_command(store_sync)
+cli.add_command(ship)
+cli.add_command(inventory)
 
 
 def main() -> None:

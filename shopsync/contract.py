@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.topics import (DLQ, MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, STORES, TIKTOK_WEBHOOKS,
-                           TOPIC_SPECS)
+from shared.topics import (DLQ, MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED,
+                           STORES, SYNC_RESULTS, TIKTOK_CATALOG, TIKTOK_WEBHOOKS, TOPIC_SPECS)
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "shared" / "schemas"
 
@@ -29,6 +29,12 @@ DOCUMENTED: dict[str, tuple[str, str, list[str], str, list[str]]] = {
              "CLI, gateway OAuth callback, order_ingest", ["order_ingest", "CLI"]),
     MAPPINGS: ("Mapping", "{shop_id}:{seller_sku}", [], "mapping admin API", ["mapping"]),
     DLQ: ("DeadLetter", "the original record's key", [], "every consumer", ["operators (shopsync dlq)", "audit"]),
+    OMS_SHIPMENTS: ("OmsShipment", "{shop_id}:{order_id}", [], "the OMS (or `shopsync ship`)", ["store_sync", "audit"]),
+    OMS_INVENTORY: ("OmsStockLevel", "{product_code}", [], "the OMS (or `shopsync inventory set`)", ["store_sync"]),
+    SYNC_RESULTS: ("SyncResult", "{shop_id}:{order_id} for shipments, {product_code} for inventory",
+                   ["shopsync.sync.shipment.<status>", "shopsync.sync.inventory.<status>"], "store_sync",
+                   ["the OMS", "audit", "operators (shopsync inventory status)"]),
+    TIKTOK_CATALOG: ("CatalogEntry", "{shop_id}:{seller_sku}", ["shopsync.catalog.sku"], "store_sync", ["store_sync"]),
 }
 
 CE_HEADERS = {

@@ -9,9 +9,10 @@ import orjson
 
 from shared.dlq import read_dead_letter
 from shared.envelope import header_map
-from shared.topics import DLQ, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS
+from shared.topics import (DLQ, OMS_SHIPMENTS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, SYNC_RESULTS,
+                           TIKTOK_WEBHOOKS)
 
-AUDITED = (TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, DLQ)
+AUDITED = (TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, DLQ, OMS_SHIPMENTS, SYNC_RESULTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,7 @@ class Entry:
     shop_id: str
     order_id: str
     at: str
-    kind: str  # webhook | accepted | withdrawn | skipped | enriched | dead_letter
+    kind: str  # webhook | accepted | withdrawn | skipped | enriched | dead_letter | shipment | shipment_sync
     detail: dict[str, Any]
 
 
@@ -52,6 +53,15 @@ def entry_for(topic: str, key: bytes | None, value: bytes | None, headers: Any, 
     shop_id, order_id = str(doc.get("shop_id", "")), str(doc.get("order_id", ""))
     if not order_id:
         return None
+    if topic == OMS_SHIPMENTS:
+        return Entry(shop_id, order_id, str(doc.get("shipped_at") or at), "shipment", {
+            k: doc.get(k) for k in ("shipment_id", "carrier", "tracking_number", "line_item_ids")})
+    if topic == SYNC_RESULTS:
+        if doc.get("kind") != "shipment":
+            return None
+        return Entry(shop_id, order_id, str(doc.get("synced_at") or at), "shipment_sync", {
+            k: doc.get(k) for k in ("shipment_id", "status", "reason", "detail", "endpoint", "tracking_number",
+                                    "attempts", "tiktok_code", "warning")})
     if topic == ORDERS_INGESTED:
         kind = "withdrawn" if doc.get("lifecycle") == "withdrawn" else "accepted"
         return Entry(shop_id, order_id, doc.get("ingested_at") or at, kind, {

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.mapping.enrich import Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
-from services.mapping.table import MappingTable
+from shared.mapping_table import MappingTable
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import create_consumer, read_to_end

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -14,6 +12,7 @@ from services.mapping.api import create_api
 from services.mapping.service import MappingService
 from shared.kafka import create_producer
 from shared.logging import get_logger
+from shared.process import exit_if_failed
 from shared.settings import Settings
 
 log = get_logger("mapping")
@@ -28,7 +27,7 @@ def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlett
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await producer.start()
         task = asyncio.get_running_loop().create_task(service.run(stop))
-        task.add_done_callback(_exit_if_failed)
+        task.add_done_callback(exit_if_failed("mapping"))
         try:
             yield
         finally:
@@ -38,13 +37,6 @@ def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlett
             await producer.stop()
 
     return create_api(service, settings.shopsync_admin_token.get_secret_value(), lifespan), service
-
-
-def _exit_if_failed(task: asyncio.Task[None]) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("mapping_crashed", error=repr(task.exception()))
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def app_factory() -> Starlette:

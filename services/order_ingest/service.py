@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +21,7 @@ from services.order_ingest.reconcile import reconcile_forever
 from services.order_ingest.worker import IngestWorker
 from shared.kafka import create_consumer, create_producer
 from shared.logging import get_logger
+from shared.process import exit_if_failed
 from shared.settings import Settings
 from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable, StoreWriter
@@ -86,17 +85,9 @@ def admin_app(service: IngestService, stop: asyncio.Event) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         task = asyncio.get_running_loop().create_task(service.run(stop))
-        task.add_done_callback(_exit_if_failed)
+        task.add_done_callback(exit_if_failed("ingest"))
         yield
         stop.set()
         await task
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
-
-
-def _exit_if_failed(task: asyncio.Task[None]) -> None:
-    """A crashed worker must not leave a healthy-looking process behind: log and terminate."""
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("ingest_crashed", error=repr(task.exception()))
-    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""`create_app(config)`: the sandbox as one Starlette app (TikTok's API + auth host + control API)."""
+"""`create_app(config)`: the sandbox as one Starlette app (TikTok's API incl. shipping and inventory + auth host +
+control API)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from services.tiktok_sandbox.api import ApiError, Faults, OpenApi, envelope
 from services.tiktok_sandbox.config import SandboxConfig
 from services.tiktok_sandbox.control import Control
+from services.tiktok_sandbox.fulfillment_api import FulfillmentApi
 from services.tiktok_sandbox.pusher import WebhookPusher
 from services.tiktok_sandbox.world import World, WorldError
 
@@ -23,6 +25,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     api = OpenApi(world, config, faults)
     pusher = WebhookPusher(config)
     control = Control(world, api, pusher, faults)
+    fulfillment = FulfillmentApi(world, api, pusher)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -40,7 +43,8 @@ def create_app(config: SandboxConfig) -> Starlette:
         await control.stop()
         await pusher.aclose()
 
-    app = Starlette(routes=[*api.routes(), *control.routes(), Route("/healthz", healthz)], lifespan=lifespan,
+    routes = [*api.routes(), *fulfillment.routes(), *control.routes(), Route("/healthz", healthz)]
+    app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={ApiError: api_error, WorldError: world_error})
     app.state.world, app.state.pusher, app.state.faults, app.state.api = world, pusher, faults, api
     return app

@@ -22,6 +22,7 @@ class SandboxConfig:
     duplicate_webhooks: bool = False
     reorder_webhooks: bool = False
     deny_authorization: bool = False
+    low_stock_threshold: int = 5  # a SKU at or below this total gets an INVENTORY_STATUS_CHANGE (27) webhook
 
 
 def config_from_settings(settings: "Settings", **overrides: object) -> SandboxConfig:

@@ -50,9 +50,7 @@ class Control:
         return doc
 
     def push_status(self, order: dict[str, Any]) -> None:
-        self.pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], {
-            "order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
-            "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]})
+        push_order_status(self.pusher, order)
 
     async def create_order(self, request: Request) -> Response:
         try:
@@ -166,14 +164,14 @@ class Control:
             return _bad(exc)
         config = self.pusher.config
         for name in ("webhook_url", "redirect_url", "duplicate_webhooks", "reorder_webhooks", "deny_authorization",
-                     "time_factor", "qps"):
+                     "time_factor", "qps", "low_stock_threshold"):
             if name in doc:
                 setattr(config, name, doc[name])
         return JSONResponse({"webhook_url": config.webhook_url, "redirect_url": config.redirect_url,
                              "duplicate_webhooks": config.duplicate_webhooks,
                              "reorder_webhooks": config.reorder_webhooks,
                              "deny_authorization": config.deny_authorization, "time_factor": config.time_factor,
-                             "qps": config.qps})
+                             "qps": config.qps, "low_stock_threshold": config.low_stock_threshold})
 
     async def expire_tokens(self, request: Request) -> Response:
         try:
@@ -195,6 +193,13 @@ class Control:
         for task in self.traffic:
             task.cancel()
         await asyncio.gather(*self.traffic, return_exceptions=True)
+
+
+def push_order_status(pusher: WebhookPusher, order: dict[str, Any]) -> None:
+    """The type-1 ORDER_STATUS_CHANGE webhook for the order's current status."""
+    pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], {
+        "order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
+        "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]})
 
 
 def _bad(exc: Exception, status: int = 400) -> JSONResponse:

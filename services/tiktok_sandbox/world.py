@@ -1,4 +1,5 @@
-"""The sandbox's deterministic, seeded world: shops, warehouses, products, orders, tokens and auth codes."""
+"""The sandbox's deterministic, seeded world: shops, warehouses, stock, delivery options, products, orders,
+packages, tokens and auth codes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ STATUSES = frozenset(LIFECYCLE) | {"CANCELLED", "PARTIALLY_SHIPPING"}
 ACCESS_TOKEN_TTL_S = 7 * 24 * 3600
 REFRESH_TOKEN_TTL_S = 365 * 24 * 3600
 AUTH_CODE_TTL_S = 30 * 60
+PRODUCT_STATUSES = frozenset({"DRAFT", "PENDING", "FAILED", "ACTIVATE", "SELLER_DEACTIVATED", "PLATFORM_DEACTIVATED",
+                              "FREEZE", "DELETED"})
+# Markets where Mark Package As Shipped works and orders carry no package before shipment (§8.2).
+MARK_MARKETS = frozenset({"US", "GB", "UK", "ES", "IE", "IT", "DE", "FR", "JP"})
+SEEDED_STOCK = 100
+# Stable 19-digit carrier ids per shop region (the seller-shipping delivery option's providers).
+PROVIDERS = {
+    "US": [("7117858858072016686", "USPS"), ("7117859084333745966", "UPS"), ("7129736293666686766", "FedEx"),
+           ("7212608507307099950", "DHL eCommerce")],
+    "MY": [("7208502187360519982", "J&T Express"), ("7208502187360519983", "Pos Malaysia"),
+           ("7212608507307099951", "DHL eCommerce")],
+}
 
 
 class WorldError(ValueError):
@@ -36,6 +49,11 @@ class Sku:
     seller_sku: str
     name: str
     price: str
+    inventory: dict[str, int] = field(default_factory=dict)  # warehouse id -> available quantity
+
+    @property
+    def total(self) -> int:
+        return sum(self.inventory.values())
 
 
 @dataclass(slots=True)
@@ -44,6 +62,9 @@ class Product:
     shop_id: str
     title: str
     skus: list[Sku]
+    status: str = "ACTIVATE"
+    create_time: int = 0
+    update_time: int = 0
 
 
 @dataclass(slots=True)
@@ -68,7 +89,13 @@ class World:
         self.grants: dict[str, Grant] = {}  # access token -> grant
         self.refresh_index: dict[str, str] = {}  # refresh token -> access token
         self.auth_codes: dict[str, tuple[str, float]] = {}  # code -> (shop_id, issued_at)
+        self.delivery_options: dict[str, list[dict[str, Any]]] = {}  # sales warehouse id -> options
+        self.shipping_providers: dict[str, list[dict[str, str]]] = {}  # delivery option id -> providers
+        self.shipments: list[dict[str, Any]] = []  # journal of applied shipping writes
+        self.inventory_updates: list[dict[str, Any]] = []  # journal of applied Update Inventory calls
+        self.retracked_packages: set[str] = set()  # packages whose shipping info was updated (once allowed)
         self._next_id = 576461413038785000 + (seed % 10**6) * 10**6  # runs with other seeds never share ids
+        self._next_package_id = 1152921504606000000 + (seed % 10**6) * 10**6  # own counter: order ids stay put
         self._build()
 
     # ---- seeded catalogue ----------------------------------------------------------------------------------
@@ -87,6 +114,7 @@ class World:
             ]),
         ]
         colours = ["RED", "BLUE", "GREEN", "BLACK", "WHITE"]
+        now = int(self.clock())
         for n, (shop_id, name, region, warehouses) in enumerate(specs):
             self.shops[shop_id] = Shop(shop_id, name, region, f"ROW_{self._hex(24)}", f"{region}LC{n}SHOP")
             self.warehouses[shop_id] = [{
@@ -94,6 +122,11 @@ class World:
                 "sub_type": "DOMESTIC_WAREHOUSE", "is_default": default, "entity_id": f"e{wid[-3:]}",
                 "address": {"region": region, "full_address": f"{wname}, {region}"},
             } for wid, wname, wtype, default in warehouses]
+            option = {"id": f"dopt-{region.lower()}-seller", "name": "Shipped from seller", "type": "SEND_BY_SELLER",
+                      "description": "Seller ships with their own carrier", "platform": ["TIKTOK_SHOP"]}
+            for warehouse in self.sales_warehouses(shop_id):
+                self.delivery_options[warehouse["id"]] = [dict(option)]
+            self.shipping_providers[option["id"]] = [{"id": i, "name": pn} for i, pn in PROVIDERS[region]]
             products = []
             for p in range(6):
                 pid = f"17295929697{n}{p:07d}"
@@ -101,9 +134,19 @@ class World:
                 for s, size in enumerate(["S", "M", "L"][: 1 + (p % 3)]):
                     seller_sku = "" if (p == 5 and s == 0) else f"{colours[p % 5]}-{size}{'' if n == 0 else '-MY'}"
                     skus.append(Sku(f"{pid}{s:02d}", seller_sku, f"{colours[p % 5].title()} {size}",
-                                    f"{10 + p * 5 + s}.99"))
-                products.append(Product(pid, shop_id, f"{colours[p % 5].title()} T-shirt {p}", skus))
+                                    f"{10 + p * 5 + s}.99", self._seed_stock(shop_id, n, p)))
+                products.append(Product(pid, shop_id, f"{colours[p % 5].title()} T-shirt {p}", skus,
+                                        create_time=now, update_time=now))
             self.products[shop_id] = products
+
+    def _seed_stock(self, shop_id: str, shop_index: int, product_index: int) -> dict[str, int]:
+        """100 in the shop's first sales warehouse; in the US the BLACK product also sits in NJ, WHITE only in
+        the two "Shared Name Warehouse"s."""
+        if shop_index == 0 and product_index == 3:
+            return {"7000000000000000001": SEEDED_STOCK, "7000000000000000002": 60}
+        if shop_index == 0 and product_index == 4:
+            return {"7000000000000000004": 30, "7000000000000000005": 30}
+        return {self.sales_warehouses(shop_id)[0]["id"]: SEEDED_STOCK}
 
     def _hex(self, n: int) -> str:
         return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
@@ -120,6 +163,46 @@ class World:
 
     def sales_warehouses(self, shop_id: str) -> list[dict[str, Any]]:
         return [w for w in self.warehouses[shop_id] if w["type"] == "SALES_WAREHOUSE"]
+
+    def delivery_option_id(self, shop_id: str, warehouse_id: str) -> str:
+        """The seller-shipping option of the warehouse (of the shop's first sales warehouse if it has none)."""
+        options = self.delivery_options.get(warehouse_id) or self.delivery_options[
+            self.sales_warehouses(shop_id)[0]["id"]]
+        return str(options[0]["id"])
+
+    def new_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def new_package_id(self) -> str:
+        self._next_package_id += 1
+        return str(self._next_package_id)
+
+    # ---- products and stock --------------------------------------------------------------------------------
+    def product(self, product_id: str, shop_id: str | None = None) -> Product | None:
+        """The product with this id (of `shop_id` when given), or None."""
+        shops = [shop_id] if shop_id is not None else list(self.products)
+        return next((p for sid in shops for p in self.products.get(sid, []) if p.id == product_id), None)
+
+    def find_sku(self, shop_id: str, sku_id: str) -> tuple[Sku, Product] | None:
+        return next(((k, p) for p in self.products.get(shop_id, []) for k in p.skus if k.id == sku_id), None)
+
+    def add_product(self, shop_id: str, title: str, status: str, skus: list[tuple[str, str, dict[str, int]]]
+                    ) -> Product:
+        """A new product (ids from the world's counter); `skus` are (seller_sku, price, inventory)."""
+        self.shop(shop_id)
+        if status not in PRODUCT_STATUSES:
+            raise WorldError(f"unknown product status {status!r}; one of {', '.join(sorted(PRODUCT_STATUSES))}")
+        now = int(self.clock())
+        product_id = self.new_id()
+        product = Product(product_id, shop_id, title, [
+            Sku(self.new_id(), seller_sku, seller_sku or "Default", price, dict(inventory))
+            for seller_sku, price, inventory in skus], status, now, now)
+        self.products[shop_id].append(product)
+        return product
+
+    def touch_product(self, product: Product) -> None:
+        product.update_time = max(int(self.clock()), product.update_time + 1)
 
     # ---- OAuth ---------------------------------------------------------------------------------------------
     def issue_auth_code(self, shop_id: str) -> str:
@@ -171,7 +254,7 @@ class World:
     def create_order(self, spec: dict[str, Any]) -> dict[str, Any]:
         shop = self.shop(spec.get("shop_id"))
         status = _status(spec.get("status", "AWAITING_SHIPMENT"))
-        warehouse_id = spec.get("warehouse_id") or self.sales_warehouses(shop.id)[0]["id"]
+        warehouse_id = str(spec.get("warehouse_id") or self.sales_warehouses(shop.id)[0]["id"])
         shipping_type = spec.get("shipping_type", "SELLER")
         fulfillment_type = spec.get("fulfillment_type", "FULFILLMENT_BY_SELLER")
         lines_spec = spec.get("lines") or self._random_lines(shop.id)
@@ -196,7 +279,8 @@ class World:
             "rts_sla_time": now + 2 * 86400, "tts_sla_time": now + 5 * 86400, "cancel_order_sla_time": now + 3600,
             "shipping_due_time": now + 3 * 86400, "collection_due_time": now + 4 * 86400,
             "delivery_due_time": now + 10 * 86400, "fulfillment_type": fulfillment_type,
-            "shipping_type": shipping_type, "warehouse_id": warehouse_id, "delivery_option_id": "dopt-standard",
+            "shipping_type": shipping_type, "warehouse_id": warehouse_id,
+            "delivery_option_id": self.delivery_option_id(shop.id, warehouse_id),
             "delivery_option_name": "Shipped from seller", "delivery_type": "HOME_DELIVERY",
             "is_on_hold_order": status == "ON_HOLD", "is_cod": False, "is_sample_order": False,
             "is_replacement_order": False, "is_buyer_request_cancel": False, "packages": [],
@@ -208,6 +292,11 @@ class World:
             "line_items": line_items,
             "_shop_id": shop.id,
         }
+        if shop.region not in MARK_MARKETS:  # elsewhere TikTok packs the order at creation (§8.2)
+            package_id = self.new_package_id()
+            order["packages"] = [{"id": package_id}]
+            for line in line_items:
+                line["package_id"] = package_id
         self.orders[order_id] = order
         return order
 
@@ -224,8 +313,11 @@ class World:
                     return sku, product
         # an ad-hoc SKU the test names: give it a product of its own
         self._next_id += 1
-        sku = Sku(str(spec.get("sku_id") or self._next_id), str(spec.get("seller_sku", "")), "Custom", "9.99")
-        product = Product(f"9{self._next_id}", shop_id, f"Custom product {sku.id}", [sku])
+        sku = Sku(str(spec.get("sku_id") or self._next_id), str(spec.get("seller_sku", "")), "Custom", "9.99",
+                  {self.sales_warehouses(shop_id)[0]["id"]: SEEDED_STOCK})
+        now = int(self.clock())
+        product = Product(f"9{self._next_id}", shop_id, f"Custom product {sku.id}", [sku], create_time=now,
+                          update_time=now)
         self.products[shop_id].append(product)
         return sku, product
 
@@ -237,6 +329,44 @@ class World:
         for line in order["line_items"]:
             line["display_status"] = order["status"]
         return order
+
+    def ship_lines(self, order: dict[str, Any], lines: list[dict[str, Any]], package_id: str,
+                   provider: dict[str, str], tracking_number: str) -> None:
+        """The seller shipped `lines` in `package_id`: AWAITING_COLLECTION once every live line is shipped,
+        else PARTIALLY_SHIPPING (unshipped lines keep their display status)."""
+        now = int(self.clock())
+        if not any(p["id"] == package_id for p in order["packages"]):
+            order["packages"].append({"id": package_id})
+        for line in lines:
+            line.update({"package_id": package_id, "package_status": "PROCESSING", "tracking_number": tracking_number,
+                         "shipping_provider_id": provider["id"], "shipping_provider_name": provider["name"],
+                         "rts_time": now, "display_status": "AWAITING_COLLECTION"})
+        live = [line for line in order["line_items"] if line["display_status"] != "CANCELLED"]
+        order["status"] = "AWAITING_COLLECTION" if all(is_shipped(x) for x in live) else "PARTIALLY_SHIPPING"
+        self._set_tracking(order, provider, tracking_number)
+
+    def retrack_lines(self, order: dict[str, Any], lines: list[dict[str, Any]], provider: dict[str, str],
+                      tracking_number: str) -> None:
+        """New tracking number / carrier on already shipped lines."""
+        for line in lines:
+            line.update({"tracking_number": tracking_number, "shipping_provider_id": provider["id"],
+                         "shipping_provider_name": provider["name"]})
+        self._set_tracking(order, provider, tracking_number)
+
+    def age_shipment(self, order_id: str, rts_time: int) -> dict[str, Any]:
+        """Backdate the shipped lines' `rts_time` (to test the 72 h tracking-correction window)."""
+        order = self.order(order_id)
+        lines = [line for line in order["line_items"] if is_shipped(line)]
+        if not lines:
+            raise WorldError(f"order {order_id} has no shipped lines")
+        for line in lines:
+            line["rts_time"] = int(rts_time)
+        return order
+
+    def _set_tracking(self, order: dict[str, Any], provider: dict[str, str], tracking_number: str) -> None:
+        order.update({"tracking_number": tracking_number, "shipping_provider": provider["name"],
+                      "shipping_provider_id": provider["id"]})
+        order["update_time"] = max(int(self.clock()), order["update_time"] + 1)
 
     def order(self, order_id: str) -> dict[str, Any]:
         if order_id not in self.orders:
@@ -252,11 +382,16 @@ class World:
             "shops": [{"id": s.id, "name": s.name, "region": s.region, "cipher": s.cipher, "code": s.code,
                        "authorized": s.authorized} for s in self.shops.values()],
             "warehouses": {sid: ws for sid, ws in self.warehouses.items()},
-            "products": {sid: [{"id": p.id, "title": p.title, "skus": [
+            "products": {sid: [{"id": p.id, "title": p.title, "status": p.status, "skus": [
                 {"id": k.id, "seller_sku": k.seller_sku, "name": k.name} for k in p.skus]} for p in ps]
                 for sid, ps in self.products.items()},
             "order_count": len(self.orders),
         }
+
+
+def is_shipped(line: dict[str, Any]) -> bool:
+    """A line the seller has shipped (it carries a tracking number)."""
+    return bool(line.get("tracking_number"))
 
 
 def _status(value: object) -> str:

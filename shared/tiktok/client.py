@@ -20,7 +20,7 @@ import orjson
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient, error_for
-from shared.tiktok.models import AuthorizedShop, ShopAuth, TokenGrant, Warehouse
+from shared.tiktok.models import AuthorizedShop, ShippingProvider, ShopAuth, TokenGrant, Warehouse
 from shared.tiktok.ratelimit import RateLimiter
 from shared.tiktok.signing import api_signature
 
@@ -30,9 +30,18 @@ ORDER_DETAIL_PATH = "/order/202309/orders"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
 SHOPS_PATH = "/authorization/202309/shops"
 WAREHOUSES_PATH = "/logistics/202309/warehouses"
+SHIPPING_PROVIDERS_PATH = "/logistics/202309/delivery_options/{delivery_option_id}/shipping_providers"
+MARK_SHIPPED_PATH = "/fulfillment/202309/orders/{order_id}/packages"
+SHIP_PACKAGE_PATH = "/fulfillment/202309/packages/{package_id}/ship"
+ORDER_SHIPPING_INFO_PATH = "/fulfillment/202309/orders/{order_id}/shipping_info/update"
+PACKAGE_SHIPPING_INFO_PATH = "/fulfillment/202309/packages/{package_id}/shipping_info/update"
+PRODUCT_SEARCH_PATH = "/product/202309/products/search"
+INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
+INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
 TOKEN_GET_PATH = "/api/v2/token/get"
 TOKEN_REFRESH_PATH = "/api/v2/token/refresh"
 ORDER_DETAIL_BATCH = 50
+INVENTORY_SEARCH_BATCH = 100
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 8.0
 
@@ -122,17 +131,83 @@ class TikTokClient:
             "order_status": order_status, "shipping_type": shipping_type, "update_time_ge": update_time_ge,
             "update_time_lt": update_time_lt, "create_time_ge": create_time_ge, "create_time_lt": create_time_lt,
             "warehouse_ids": list(warehouse_ids) if warehouse_ids else None}.items() if v is not None}
+        params = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
+        async for order in self._pages(ORDER_SEARCH_PATH, shop, params, body, "orders"):
+            yield order
+
+    # ---- seller shipping (§8) -----------------------------------------------------------------------------
+    async def get_shipping_providers(self, shop: ShopAuth, delivery_option_id: str) -> list[ShippingProvider]:
+        path = SHIPPING_PROVIDERS_PATH.format(delivery_option_id=delivery_option_id)
+        data = await self._call("GET", self._api_base, path, shop=shop)
+        return [ShippingProvider(str(p["id"]), str(p.get("name", ""))) for p in data.get("shipping_providers") or []]
+
+    async def mark_package_shipped(self, shop: ShopAuth, order_id: str, *, tracking_number: str,
+                                   shipping_provider_id: str, line_item_ids: Sequence[str] | None = None
+                                   ) -> dict[str, Any]:
+        """Mark Package As Shipped (US/UK/EU/JP markets): creates the package; `data` has package_id, warning."""
+        body: dict[str, Any] = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
+        if line_item_ids:
+            body["order_line_item_ids"] = list(line_item_ids)
+        return await self._call("POST", self._api_base, MARK_SHIPPED_PATH.format(order_id=order_id), shop=shop,
+                                body=body)
+
+    async def ship_package(self, shop: ShopAuth, package_id: str, *, tracking_number: str,
+                           shipping_provider_id: str) -> dict[str, Any]:
+        """Ship Package (other markets) with the seller's own carrier."""
+        body = {"self_shipment": {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}}
+        return await self._call("POST", self._api_base, SHIP_PACKAGE_PATH.format(package_id=package_id), shop=shop,
+                                body=body)
+
+    async def update_shipping_info(self, shop: ShopAuth, *, tracking_number: str, shipping_provider_id: str,
+                                   order_id: str | None = None, package_id: str | None = None) -> dict[str, Any]:
+        """Correct the tracking number of a shipped order (or, for split orders, of one package)."""
+        path = (PACKAGE_SHIPPING_INFO_PATH.format(package_id=package_id) if package_id
+                else ORDER_SHIPPING_INFO_PATH.format(order_id=order_id))
+        body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
+        return await self._call("POST", self._api_base, path, shop=shop, body=body)
+
+    # ---- products and inventory (§9) -----------------------------------------------------------------------
+    async def search_products(self, shop: ShopAuth, *, seller_skus: Sequence[str] | None = None,
+                              update_time_ge: int | None = None, page_size: int = 100
+                              ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching product with its SKUs (seller SKU, per-warehouse inventory), page after page."""
+        body: dict[str, Any] = {}
+        if seller_skus:
+            body["seller_skus"] = list(seller_skus)
+        if update_time_ge is not None:
+            body["update_time_ge"] = update_time_ge
+        async for product in self._pages(PRODUCT_SEARCH_PATH, shop, {"page_size": page_size}, body, "products"):
+            yield product
+
+    async def _pages(self, path: str, shop: ShopAuth, params: dict[str, Any], body: dict[str, Any],
+                     items: str) -> AsyncIterator[dict[str, Any]]:
+        """POST a search and follow `next_page_token` to the end, yielding `data[items]` entries."""
         token = ""
         while True:
-            params = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
-            if token:
-                params["page_token"] = token
-            data = await self._call("POST", self._api_base, ORDER_SEARCH_PATH, shop=shop, params=params, body=body)
-            for order in data.get("orders") or []:
-                yield order
+            query = params | ({"page_token": token} if token else {})
+            data = await self._call("POST", self._api_base, path, shop=shop, params=query, body=body)
+            for item in data.get(items) or []:
+                yield item
             token = data.get("next_page_token") or ""
             if not token:
                 return
+
+    async def search_inventory(self, shop: ShopAuth, product_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Current stock per SKU and warehouse of up to 100 products a call (longer lists are split)."""
+        batches = [list(product_ids[i:i + INVENTORY_SEARCH_BATCH])
+                   for i in range(0, len(product_ids), INVENTORY_SEARCH_BATCH)]
+        results = await asyncio.gather(*(
+            self._call("POST", self._api_base, INVENTORY_SEARCH_PATH, shop=shop, body={"product_ids": batch})
+            for batch in batches))
+        return [item for data in results for item in data.get("inventory") or []]
+
+    async def update_inventory(self, shop: ShopAuth, product_id: str,
+                               skus: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Set stock of SKUs of one product (every warehouse of each SKU listed); returns the per-SKU errors
+        TikTok reports with `code: 0` (empty when everything applied)."""
+        data = await self._call("POST", self._api_base, INVENTORY_UPDATE_PATH.format(product_id=product_id),
+                                shop=shop, body={"skus": list(skus)})
+        return list(data.get("errors") or [])
 
     # ---- transport -----------------------------------------------------------------------------------------
     async def _call(self, method: str, base: str, path: str, *, shop: ShopAuth | None = None,

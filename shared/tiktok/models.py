@@ -76,3 +76,11 @@ class ShopAuth:
 
     def __repr__(self) -> str:  # never print the token
         return f"ShopAuth(shop_id={self.shop_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingProvider:
+    """A carrier TikTok accepts for one delivery option."""
+
+    id: str
+    name: str

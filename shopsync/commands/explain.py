@@ -43,6 +43,11 @@ def explain(ctx: click.Context, order_id: str, shop: str | None, as_json: bool) 
             "enriched": lambda: f"enriched r{d.get('revision')} ({d.get('cause')}): {d.get('mapping_state')} — " + ", ".join(
                 f"{l['seller_sku'] or '(no seller SKU)'}={l['product_code'] or l['mapping_status']}" for l in d.get("lines") or []),
             "dead_letter": lambda: f"dead letter: {d.get('reason')}",
+            "shipment": lambda: f"OMS shipped {d.get('shipment_id')}: {d.get('carrier')} {d.get('tracking_number')}"
+                                + (f" lines {', '.join(d['line_item_ids'])}" if d.get("line_item_ids") else ""),
+            "shipment_sync": lambda: f"shipment sync {d.get('status')}"
+                                     + (f" ({d.get('endpoint')})" if d.get("endpoint") else "")
+                                     + (f": {d.get('reason')} — {d.get('detail')}" if d.get("reason") else ""),
         }[e["kind"]]()
         click.echo(f"{e['at']:<28} {summary}")
     click.echo(f"\nVerdict: {text}")

@@ -9,8 +9,7 @@ import uvicorn
 
 from services.order_ingest.service import IngestService, admin_app
 from shared.logging import configure_logging
-from shared.stores.crypto import MissingSecretKey, TokenCipher
-from shopsync.console import fail, settings_from
+from shopsync.console import require_api_secrets, settings_from
 
 
 @click.command()
@@ -19,12 +18,7 @@ from shopsync.console import fail, settings_from
 def ingest(ctx: click.Context, port: int | None) -> None:
     """Consume tiktok.webhooks, fetch orders from TikTok, publish accepted / skipped / withdrawn orders."""
     settings = settings_from(ctx)
-    try:
-        TokenCipher(settings.shopsync_secret_key.get_secret_value())
-    except MissingSecretKey as exc:
-        fail(str(exc))
-    if not settings.tiktok_app_key or not settings.tiktok_app_secret.get_secret_value():
-        fail("TIKTOK_APP_KEY and TIKTOK_APP_SECRET must be set")
+    require_api_secrets(settings)
     configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     app = admin_app(IngestService(settings), asyncio.Event())
     uvicorn.run(app, host="127.0.0.1", port=port or settings.shopsync_ingest_port, log_level="warning")

@@ -28,6 +28,7 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
         Child("ingest", ["ingest"], f"http://127.0.0.1:{settings.shopsync_ingest_port}/healthz"),
         Child("mapping", ["mapping"], f"{settings.shopsync_mapping_url}/readyz"),
         Child("audit", ["audit"], f"{settings.shopsync_audit_url}/healthz"),
+        Child("sync", ["store-sync"], f"http://127.0.0.1:{settings.shopsync_store_sync_port}/healthz"),
     ]
     if demo:
         seed = str(int(time.time()) % 10**6)  # a fresh world each run: order ids never collide with earlier runs

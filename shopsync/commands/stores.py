@@ -18,7 +18,7 @@ from shared.stores.warehouses import WarehouseNotFound, resolve_warehouses
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shared.tiktok.models import ShopAuth
-from shopsync.console import fail, json_option, print_json, settings_from
+from shopsync.console import find_store, fail, json_option, print_json, settings_from
 
 ON_OFF = click.Choice(["on", "off"])
 
@@ -105,15 +105,6 @@ def list_stores(ctx: click.Context, as_json: bool) -> None:
                    f" (buffer {s['inventory_buffer']}); token expires {expiry}")
 
 
-def _find(settings: Settings, shop: str) -> StoreRecord:
-    table = asyncio.run(StoreTable().load(settings))
-    store = table.find(shop)
-    if store is None:
-        known = ", ".join(f"{s.nickname} ({s.shop_id})" for s in table.stores.values()) or "none"
-        fail(f"unknown shop {shop!r}; linked stores: {known}")
-    return store
-
-
 @stores.command("set")
 @click.argument("shop")
 @click.option("--auto-sync-orders", type=ON_OFF, default=None)
@@ -128,7 +119,7 @@ def set_store(ctx: click.Context, shop: str, auto_sync_orders: str | None, auto_
               as_json: bool) -> None:
     """Change a linked store's settings (SHOP = shop id or nickname)."""
     settings = settings_from(ctx)
-    store = _find(settings, shop)
+    store = find_store(settings, shop)
     if inventory_buffer is not None and inventory_buffer < 0:
         fail("--inventory-buffer must be 0 or more")
     for name, value in (("auto_sync_orders", auto_sync_orders), ("auto_sync_shipments", auto_sync_shipments),
@@ -168,7 +159,7 @@ async def _resolve(settings: Settings, store: StoreRecord, warehouse: str) -> No
 def unlink(ctx: click.Context, shop: str) -> None:
     """Stop syncing a store (SHOP = shop id or nickname); its tokens are erased."""
     settings = settings_from(ctx)
-    store = _find(settings, shop)
+    store = find_store(settings, shop)
     store.status = DEAUTHORIZED
     store.access_token_enc = store.refresh_token_enc = ""
     store.access_token_expires_at = int(time.time())

@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 
 from services.mapping.enrich import content_hash, enrich
 from services.mapping.service import REPLAY_FORCE, REPLAY_ID
-from services.mapping.table import MappingTable
+from shared.mapping_table import MappingTable
 from shared.kafka import create_consumer, create_producer, partitions_of, read_to_end
 from shared.orders import ACTIVE, IngestedOrder
 from shared.settings import Settings

@@ -20,7 +20,30 @@ REASON_TEXT = {
 
 
 def explain(order_id: str, timeline: list[dict[str, Any]], stores: dict[str, StoreRecord]) -> str:
-    """The verdict for the order's latest state."""
+    """The verdict for the order's latest state, and for its shipment back to TikTok when the OMS shipped it."""
+    verdict = _order_verdict(order_id, timeline, stores)
+    shipment = _shipment_verdict(timeline)
+    return f"{verdict} Shipment: {shipment}" if shipment else verdict
+
+
+def _shipment_verdict(timeline: list[dict[str, Any]]) -> str | None:
+    shipped = [e for e in timeline if e["kind"] == "shipment"]
+    synced = [e for e in timeline if e["kind"] == "shipment_sync"]
+    if not synced:
+        if not shipped:
+            return None
+        last = shipped[-1]["detail"]
+        return (f"the OMS shipped it ({last.get('carrier')} {last.get('tracking_number')}) but store sync has not "
+                "reported yet (is `shopsync store-sync` running?).")
+    last = synced[-1]["detail"]
+    if last.get("status") == "applied":
+        how = f"with {last['endpoint']}" if last.get("endpoint") else "TikTok already had it"
+        return f"tracking number {last.get('tracking_number')} is on TikTok ({how})."
+    verb = "NOT sent to TikTok" if last.get("status") == "failed" else "not sent to TikTok"
+    return f"{verb}: {last.get('reason')} — {last.get('detail')}"
+
+
+def _order_verdict(order_id: str, timeline: list[dict[str, Any]], stores: dict[str, StoreRecord]) -> str:
     if not timeline:
         return (f"never seen: shopsync received no webhook for order {order_id}. Check the app's webhook URL in "
                 "TikTok Partner Center (…/webhooks/tiktok, ORDER_STATUS_CHANGE), then pull orders now with "

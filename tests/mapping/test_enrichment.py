@@ -164,7 +164,7 @@ async def test_two_instances_reemit_each_affected_order_once(mapping_settings) -
 
 
 def test_table_ignores_records_older_than_what_it_applied() -> None:
-    from services.mapping.table import MappingTable
+    from shared.mapping_table import MappingTable
 
     table = MappingTable()
     assert table.apply("s:A", Mapping("P-2", "", "", 2), offset=5)

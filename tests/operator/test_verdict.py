@@ -58,3 +58,21 @@ def test_complete_withdrawn_never_seen_and_dead_letter() -> None:
                    STORES).startswith("withdrawn (status:CANCELLED)")
     assert explain("o1", [], STORES).startswith("never seen") and "shopsync sync" in explain("o1", [], STORES)
     assert "dlq redrive" in explain("o1", [WEBHOOK, entry("dead_letter", reason="order_not_found")], STORES)
+
+
+@pytest.mark.parametrize(("entries", "expected"), [
+    ([entry("shipment", carrier="usps", tracking_number="T1")],
+     "the OMS shipped it (usps T1) but store sync has not reported yet"),
+    ([entry("shipment", carrier="usps", tracking_number="T1"),
+      entry("shipment_sync", status="applied", endpoint="mark_package_shipped", tracking_number="T1")],
+     "tracking number T1 is on TikTok (with mark_package_shipped)"),
+    ([entry("shipment_sync", status="failed", reason="shipment:unknown_carrier", detail="valid: USPS, UPS")],
+     "NOT sent to TikTok: shipment:unknown_carrier — valid: USPS, UPS"),
+])
+def test_the_shipment_back_to_tiktok_has_its_own_verdict(entries: list[dict], expected: str) -> None:
+    text = explain("o1", [WEBHOOK, entry("accepted"), *entries], STORES)
+    assert text.startswith("accepted") and f"Shipment: {expected}" in text
+
+
+def test_no_shipment_no_shipment_verdict() -> None:
+    assert "Shipment:" not in explain("o1", [WEBHOOK, entry("accepted")], STORES)

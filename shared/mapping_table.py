@@ -13,7 +13,7 @@ from shared.mappings import Mapping
 from shared.settings import Settings
 from shared.topics import MAPPINGS
 
-log = get_logger("mapping.table")
+log = get_logger("mappings.table")
 
 
 class MappingTable:

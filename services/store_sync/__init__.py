@@ -1,0 +1,1 @@
+"""Store sync: OMS shipments and stock levels back to TikTok Shop."""

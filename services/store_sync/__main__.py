@@ -1,0 +1,14 @@
+"""`python -m services.store_sync`: the store-sync service with its admin port, settings from the environment."""
+
+import asyncio
+
+import uvicorn
+
+from services.store_sync.service import StoreSyncService, admin_app
+from shared.logging import configure_logging
+from shared.settings import load_settings
+
+settings = load_settings()
+configure_logging(settings.shopsync_log_level, "json")
+app = admin_app(StoreSyncService(settings), asyncio.Event())
+uvicorn.run(app, host="127.0.0.1", port=settings.shopsync_store_sync_port, log_level="warning")

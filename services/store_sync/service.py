@@ -1,0 +1,160 @@
+"""Wiring for the store-sync process: stores, mappings, catalog, the three feeds, and the admin app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from services.store_sync.carriers import CarrierBook
+from services.store_sync.catalog import Catalog, CatalogKeeper
+from services.store_sync.feeds import InventoryFeed, ProductWebhookFeed, ShipmentFeed, refresh_catalogs_forever
+from services.store_sync.inventory import InventorySync
+from services.store_sync.records import BadRecord, parse_stock
+from services.store_sync.results import ResultWriter
+from services.store_sync.shipments import ShipmentSyncer
+from shared.kafka import create_consumer, create_producer, read_to_end
+from shared.logging import get_logger
+from shared.process import exit_if_failed
+from shared.mapping_table import MappingTable
+from shared.mappings import split_mapping_key
+from shared.settings import Settings
+from shared.stores.crypto import TokenCipher
+from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.tokens import TokenKeeper
+from shared.tiktok.client import TikTokClient
+from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, TIKTOK_WEBHOOKS, topic_name
+
+log = get_logger("store_sync")
+SHIPMENTS_GROUP = "shopsync-store-sync-shipments"
+INVENTORY_GROUP = "shopsync-store-sync-inventory"
+WEBHOOKS_GROUP = "shopsync-store-sync-webhooks"
+LONG_POLL_MS = 30 * 60 * 1000  # a shipment may wait out a long 429 storm before its batch commits
+
+
+@dataclass
+class StoreSyncService:
+    """Everything one store-sync process runs; `run(stop)` until stopped."""
+
+    settings: Settings
+    client: TikTokClient | None = None
+    inventory: InventorySync | None = field(default=None, init=False)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        prefix = settings.shopsync_topic_prefix
+        cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
+        client = self.client or TikTokClient.from_settings(settings)
+        producer = create_producer(settings)
+        consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
+                                     max_poll_interval_ms=LONG_POLL_MS),
+                     create_consumer(settings, topic_name(INVENTORY_GROUP, prefix), OMS_INVENTORY,
+                                     max_poll_interval_ms=LONG_POLL_MS),
+                     create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix), TIKTOK_WEBHOOKS,
+                                     max_poll_interval_ms=LONG_POLL_MS)]
+        await producer.start()
+        try:
+            table = await StoreTable().load(settings)
+            tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
+            client.on_token_expired = tokens.on_token_expired
+            mappings = MappingTable()
+            await mappings.load(settings)
+            catalog = await Catalog().load(settings)
+            keeper = CatalogKeeper(catalog, client, tokens, producer, settings)
+            writer = ResultWriter(producer, settings)
+            syncer = ShipmentSyncer(table, tokens, client, CarrierBook(client))
+            await _restore_shipments(settings, syncer)
+            inventory = InventorySync(settings, table, mappings.mappings, catalog, keeper, tokens, client, writer,
+                                      stop)
+            await _restore_levels(settings, inventory)
+            self.inventory = inventory
+            for consumer in consumers:
+                await consumer.start()
+
+            async def mapping_changed(key: str) -> None:
+                inventory.recheck(*split_mapping_key(key), "mapping_change")
+
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(table.follow(settings, stop))
+                tasks.create_task(mappings.follow(settings, stop, mapping_changed))
+                tasks.create_task(inventory.run())
+                tasks.create_task(refresh_catalogs_forever(table, keeper, inventory, settings, stop))
+                tasks.create_task(ShipmentFeed(settings, consumers[0], producer, syncer, writer, stop).run())
+                tasks.create_task(InventoryFeed(settings, consumers[1], producer, inventory, stop).run())
+                tasks.create_task(ProductWebhookFeed(consumers[2], table, keeper, inventory, settings, stop).run())
+        finally:
+            for consumer in consumers:
+                await consumer.stop()
+            await producer.stop()
+            if self.client is None:
+                await client.aclose()
+
+
+async def _restore_shipments(settings: Settings, syncer: ShipmentSyncer) -> None:
+    """Shipments applied before a restart, so a redelivered shipment_id is recognised without a call."""
+    async for record in read_to_end(settings, SYNC_RESULTS):
+        try:
+            doc = orjson.loads(record.value or b"{}")
+        except orjson.JSONDecodeError:
+            continue
+        if doc.get("kind") == "shipment" and doc.get("status") == "applied" and doc.get("shipment_id"):
+            syncer.remember(str(doc["shipment_id"]), str(doc.get("tracking_number", "")))
+
+
+async def _restore_levels(settings: Settings, inventory: InventorySync) -> None:
+    """The OMS's last quantity per product (for webhook-27 corrections and new mappings)."""
+    async for record in read_to_end(settings, OMS_INVENTORY):
+        try:
+            inventory.restore(parse_stock(record.value))
+        except BadRecord:
+            continue
+
+
+def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
+    """`/healthz`, `/metrics` and `/stats`; the lifespan runs the service."""
+    registry = CollectorRegistry()
+    gauge = Gauge("store_sync_calls", "TikTok calls made by inventory sync", ["call"], registry=registry)
+    outcomes = Gauge("store_sync_inventory_results", "Inventory results by status and reason", ["outcome"],
+                     registry=registry)
+
+    def stats() -> dict[str, object]:
+        inv = service.inventory
+        if inv is None:
+            return {"ready": False}
+        return {"ready": True, "update_calls": inv.stats.update_calls, "search_calls": inv.stats.search_calls,
+                "pending": len(inv.pending), "results": dict(inv.stats.results)}
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def metrics(_: Request) -> Response:
+        inv = service.inventory
+        if inv is not None:
+            gauge.labels(call="update_inventory").set(inv.stats.update_calls)
+            gauge.labels(call="inventory_search").set(inv.stats.search_calls)
+            for outcome, count in inv.stats.results.items():
+                outcomes.labels(outcome=outcome).set(count)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def stats_endpoint(_: Request) -> Response:
+        return JSONResponse(stats())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(service.run(stop))
+        task.add_done_callback(exit_if_failed("store_sync"))
+        yield
+        stop.set()
+        await task
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics), Route("/stats", stats_endpoint)],
+                     lifespan=lifespan)
