@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     tiktok_authorize_url: str = Field(
         default="https://services.tiktokshop.com/open/authorize", description="Seller authorization page URL."
     )
-    tiktok_rate_limit_qps: float = Field(default=50.0, description="Client-side request rate per (app, shop).")
+    tiktok_rate_limit_qps: float = Field(default=50.0, description="TikTok's rate limit per (app, shop); requests are paced at 96% of it.")
     tiktok_timeout_s: float = Field(default=10.0, description="HTTP timeout for TikTok API calls.")
     tiktok_max_retries: int = Field(default=5, description="Retries for 429/5xx/timeouts before giving up.")
 

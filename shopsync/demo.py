@@ -1,27 +1,35 @@
 """The `make run` demo: with no TikTok credentials configured, the sandbox plays TikTok.
 
 Links the sandbox's US store through the real OAuth callback (warehouse filter "LA Warehouse"), seeds mappings
-for most seller SKUs (a few are left unmapped on purpose), and starts a stream of orders.
+for most seller SKUs (a few are left unmapped on purpose), starts a stream of orders, then plays the OMS once in
+the other direction: one order shipped back with a tracking number, and one stock change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import time
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from shared.kafka import create_producer
+import orjson
+
+from shared.kafka import create_producer, read_to_end
 from shared.settings import Settings, load_settings
 from shared.stores.crypto import generate_key
 from shared.stores.linking import new_pending_link
 from shared.stores.table import StoreWriter
+from shared.topics import SYNC_RESULTS
+from shopsync.oms import publish_shipment, publish_stock, shipment_record, stock_record
 
 DEMO_SHOP = "7494049642642441621"
 DEMO_WAREHOUSE = "LA Warehouse"
+DEMO_WAREHOUSE_ID = "7000000000000000001"
+DEMO_STOCK = ("RED-S", 25)
 LEFT_UNMAPPED = {"GREEN-L", "WHITE-M"}
 
 
@@ -107,5 +115,46 @@ async def run_demo(env: dict[str, str], sandbox_url: str) -> list[str]:
     linked = await link_demo_store(settings, sandbox_url)
     mapped, unmapped = await seed_mappings(settings, sandbox_url)
     await start_traffic(sandbox_url)
-    return [f"Linked: {linked}", f"Mappings: {mapped} seller SKUs mapped; left unmapped on purpose: "
-            f"{', '.join(unmapped)}", "Traffic: the sandbox is creating about 1 order per second."]
+    lines = [f"Linked: {linked}", f"Mappings: {mapped} seller SKUs mapped; left unmapped on purpose: "
+             f"{', '.join(unmapped)}", "Traffic: the sandbox is creating about 1 order per second."]
+    return lines + [await ship_one_order(settings, sandbox_url), await change_one_stock_level(settings, sandbox_url)]
+
+
+async def ship_one_order(settings: Settings, sandbox_url: str) -> str:
+    """The OMS ships an order: its tracking number goes back to TikTok (the sandbox)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(f"{sandbox_url}/sandbox/orders", json={"shop_id": DEMO_SHOP,
+                                                                         "warehouse_id": DEMO_WAREHOUSE_ID})
+        answer.raise_for_status()
+        order_id = answer.json()["id"]
+        await publish_shipment(settings, shipment_record(DEMO_SHOP, order_id, "usps", "9400111899223197428490"))
+        result = await wait_for_result(settings, f"{DEMO_SHOP}:{order_id}")
+        status = (await http.get(f"{sandbox_url}/sandbox/orders/{order_id}")).json()["status"]
+    return (f"Shipped back: order {order_id}, USPS 9400111899223197428490 → {result.get('status')} "
+            f"({result.get('endpoint') or result.get('reason')}); TikTok now shows {status}")
+
+
+async def change_one_stock_level(settings: Settings, sandbox_url: str) -> str:
+    """The OMS's stock of one product changes: the linked TikTok warehouse gets the new quantity."""
+    seller_sku, quantity = DEMO_STOCK
+    await publish_stock(settings, stock_record(f"OMS-{seller_sku}", quantity))
+    result = await wait_for_result(settings, f"OMS-{seller_sku}")
+    async with httpx.AsyncClient(timeout=30) as http:
+        rows = (await http.get(f"{sandbox_url}/sandbox/inventory", params={"shop_id": DEMO_SHOP})).json()[DEMO_SHOP]
+    tiktok = next((r["inventory"] for r in rows if r["seller_sku"] == seller_sku), {})
+    return (f"Stock: OMS-{seller_sku} = {quantity} → {result.get('status')}; TikTok {seller_sku} in {DEMO_WAREHOUSE} "
+            f"now {tiktok.get(DEMO_WAREHOUSE_ID)}")
+
+
+async def wait_for_result(settings: Settings, key: str, timeout: float = 60.0) -> dict[str, object]:
+    """The newest sync.results record for `key`, once store sync has published one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = None
+        async for record in read_to_end(settings, SYNC_RESULTS):
+            if record.key == key.encode() and record.value is not None:
+                found = orjson.loads(record.value)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.5)
+    return {"status": "not reported yet", "reason": "is store-sync running? see its log"}

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.store_sync.catalog import Catalog, CatalogKeeper
 from services.store_sync.inventory_plan import (Target, find_targets, linked_warehouses, plan_update, result_for,
@@ -29,7 +29,7 @@ from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 
 log = get_logger("store_sync.inventory")
-PRODUCT_CONCURRENCY = 50
+PRODUCT_CONCURRENCY = 8  # calls in flight per store; the client's limiter paces them at the QPS limit
 
 
 @dataclass(slots=True)
@@ -183,10 +183,13 @@ class InventorySync:
         limit = asyncio.Semaphore(PRODUCT_CONCURRENCY)
 
         async def one(product_id: str, group: list[Target]) -> list[SyncResult]:
-            body, changing, results = plan_update(group, stock, linked, store.nickname, store.warehouse_names)
-            if not body:
-                return results
             async with limit:
+                # the newest quantity at call time: one arriving during a long flush rides along, and the next
+                # flush then finds TikTok already showing it (no second call)
+                group = [replace(t, oms_available=self.levels[t.product_code].available) for t in group]
+                body, changing, results = plan_update(group, stock, linked, store.nickname, store.warehouse_names)
+                if not body:
+                    return results
                 return results + await self._update(auth, product_id, body, changing)
 
         done = await asyncio.gather(*(one(pid, group) for pid, group in by_product.items()))

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from typing import Any
 
 import click
-import orjson
 import uvicorn
 
 from services.store_sync.service import StoreSyncService, admin_app
-from shared.envelope import CloudEvent, rfc3339, to_headers
-from shared.kafka import create_producer
 from shared.logging import configure_logging
-from shared.settings import Settings
-from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, topic_name
 from shopsync.console import fail, find_store, json_option, print_json, require_api_secrets, settings_from
+from shopsync.oms import publish_shipment, publish_stock, shipment_record, stock_record
 from shopsync.operator.inventory_status import inventory_status
 
 
@@ -54,10 +48,8 @@ def ship(ctx: click.Context, shop: str, order_id: str, carrier: str, tracking: s
     if line_ids is not None and not line_ids:
         fail("--lines must list at least one line item id")
     store = find_store(settings, shop).shop_id
-    record = {"shipment_id": shipment_id or f"cli-{uuid.uuid4().hex[:16]}", "shop_id": store, "order_id": order_id,
-              "carrier": carrier.strip(), "tracking_number": tracking.strip(), "line_item_ids": line_ids,
-              "shipped_at": rfc3339(time.time())}
-    asyncio.run(_publish(settings, OMS_SHIPMENTS, f"{store}:{order_id}", record, "oms.shipment"))
+    record = shipment_record(store, order_id, carrier, tracking, line_ids, shipment_id)
+    asyncio.run(publish_shipment(settings, record))
     if as_json:
         print_json(record)
     else:
@@ -80,8 +72,8 @@ def inventory_set(ctx: click.Context, product_code: str, quantity: int, as_json:
     settings = settings_from(ctx)
     if not product_code.strip():
         fail("PRODUCT_CODE must not be empty")
-    record = {"product_code": product_code.strip(), "available": quantity, "as_of": rfc3339(time.time())}
-    asyncio.run(_publish(settings, OMS_INVENTORY, record["product_code"], record, "oms.inventory"))
+    record = stock_record(product_code, quantity)
+    asyncio.run(publish_stock(settings, record))
     if as_json:
         print_json(record)
     else:
@@ -116,16 +108,3 @@ def inventory_status_command(ctx: click.Context, product_code: str, as_json: boo
 
 def _show(value: Any) -> str:
     return f"{'?' if value is None else value:<6}"
-
-
-async def _publish(settings: Settings, topic: str, key: str, record: dict[str, Any], ce_type: str) -> None:
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        value = orjson.dumps(record)
-        event = CloudEvent(id=uuid.uuid4().hex, source="shopsync/cli", type=ce_type, data=value,
-                           time=rfc3339(time.time()), subject=key)
-        await producer.send_and_wait(topic_name(topic, settings.shopsync_topic_prefix), value, key=key.encode(),
-                                     headers=to_headers(event))
-    finally:
-        await producer.stop()

@@ -16,7 +16,7 @@ from tests.topicview import TopicView
 
 
 async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: Settings, tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox")}
+    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
@@ -25,6 +25,7 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]), "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
         "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
         "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
+        "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]),
     })
     proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -38,3 +39,5 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         output = (await asyncio.to_thread(proc.communicate, timeout=60))[0].decode()
     assert proc.returncode == 0, output
     assert "Linked:" in output and "left unmapped on purpose" in output and "Stopped." in output
+    assert "(mark_package_shipped); TikTok now shows AWAITING_COLLECTION" in output
+    assert "Stock: OMS-RED-S = 25 → applied; TikTok RED-S in LA Warehouse now 25" in output
