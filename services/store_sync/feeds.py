@@ -13,13 +13,14 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.store_sync.catalog import CatalogKeeper
 from services.store_sync.inventory import InventorySync
 from services.store_sync.records import BadRecord, parse_shipment, parse_stock
 from services.store_sync.results import ResultWriter, SyncResult
-from services.store_sync.retry import GaveUp, Interrupted, with_retries
+from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
 from services.store_sync.shipments import ShipmentSyncer
 from shared.dlq import send_to_dlq
 from shared.logging import get_logger
@@ -56,11 +57,13 @@ class ShipmentFeed:
                     by_key.setdefault(record.key, []).append(record)
             try:
                 done = await asyncio.gather(*(self._in_order(rs) for rs in by_key.values()))
+                results = [r for rs in done for r in rs]
+                await until_kafka_accepts(lambda: self.writer.publish(results), stop=self.stop, what="results")
+                offsets = _next_offsets(batches)
+                await until_kafka_accepts(lambda: self.consumer.commit(offsets), stop=self.stop, what="commit")
             except Interrupted:
                 log.info("shipments_interrupted")  # uncommitted: redone after the restart
                 return
-            await self.writer.publish([r for rs in done for r in rs])
-            await self.consumer.commit(_next_offsets(batches))
 
     async def _in_order(self, records: list[ConsumerRecord]) -> list[SyncResult]:
         return [r for record in records if (r := await self._one(record)) is not None]
@@ -69,13 +72,16 @@ class ShipmentFeed:
         try:
             shipment = parse_shipment(record.value)
         except BadRecord as exc:
-            log.warning("shipment_dead_lettered", reason=exc.reason, offset=record.offset)
-            await send_to_dlq(self.producer, self.settings, record, exc.reason, time.time())
+            reason = exc.reason
+            log.warning("shipment_dead_lettered", reason=reason, offset=record.offset)
+            await until_kafka_accepts(lambda: send_to_dlq(self.producer, self.settings, record, reason, time.time()),
+                                      stop=self.stop, what="dlq")
             return None
         try:
-            result, attempts = await with_retries(
+            result, attempts = await until_kafka_accepts(lambda: with_retries(  # a token refresh writes to Kafka
                 lambda: self.syncer.sync(shipment), max_attempts=self.settings.shopsync_sync_max_attempts,
-                base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop, what="shipment")
+                base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop, what="shipment"),
+                stop=self.stop, what="token_refresh")
         except GaveUp as exc:
             return SyncResult("shipment", shipment.key, "failed", "shipment:tiktok_unavailable",
                               f"TikTok kept failing: {exc.last.message}", exc.last.code, exc.attempts,
@@ -106,8 +112,12 @@ class InventoryFeed:
                         self.inventory.offer(parse_stock(record.value))
                     except BadRecord as exc:
                         log.warning("inventory_dead_lettered", reason=exc.reason, offset=record.offset)
-                        await send_to_dlq(self.producer, self.settings, record, exc.reason, time.time())
-            self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches)))
+                        try:
+                            await until_kafka_accepts(lambda r=record, e=exc: send_to_dlq(
+                                self.producer, self.settings, r, e.reason, time.time()), stop=self.stop, what="dlq")
+                        except Interrupted:
+                            return
+            self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
 
 class ProductWebhookFeed:
@@ -129,7 +139,7 @@ class ProductWebhookFeed:
                         await self._one(record.value)
             except Interrupted:
                 return
-            self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches)))
+            self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
     async def _one(self, value: bytes | None) -> None:
         try:
@@ -158,10 +168,10 @@ class ProductWebhookFeed:
 
     async def _refresh(self, shop_id: str, product_id: str, status: dict[str, str] | None) -> set[str]:
         try:
-            changed, _ = await with_retries(lambda: self.keeper.refresh_products(shop_id, [product_id], status),
-                                            max_attempts=self.settings.shopsync_sync_max_attempts,
-                                            base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop,
-                                            what="catalog_product")
+            changed, _ = await until_kafka_accepts(lambda: with_retries(
+                lambda: self.keeper.refresh_products(shop_id, [product_id], status),
+                max_attempts=self.settings.shopsync_sync_max_attempts, base_s=self.settings.shopsync_sync_retry_base_s,
+                stop=self.stop, what="catalog_product"), stop=self.stop, what="catalog")
             return changed
         except (GaveUp, TikTokError, StoreUnavailable) as exc:
             log.error("catalog_product_refresh_failed", shop_id=shop_id, product_id=product_id, error=str(exc))
@@ -183,10 +193,10 @@ async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inv
                                                 base_s=settings.shopsync_sync_retry_base_s)
             except Interrupted:
                 return
-            except (GaveUp, TikTokError, StoreUnavailable) as exc:
+            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_refresh_failed", shop_id=shop_id, error=str(exc))
-                keeper.refreshed_at[shop_id] = time.monotonic()  # try again after the period, not in a hot loop
-                continue
+                keeper.refreshed_at[shop_id] = time.monotonic() - settings.shopsync_catalog_refresh_s + 60.0
+                continue  # try again in a minute, not in a hot loop
             for key in changed:
                 inventory.recheck(shop_id, key.partition(":")[2], "catalog_change")
         try:
@@ -195,8 +205,9 @@ async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inv
             pass
 
 
-def _committer(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> Callable[[], Awaitable[Any]]:
+def _committer(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
+               stop: asyncio.Event) -> Callable[[], Awaitable[Any]]:
     async def commit() -> None:
         if offsets:
-            await consumer.commit(offsets)
+            await until_kafka_accepts(lambda: consumer.commit(offsets), stop=stop, what="commit")
     return commit

@@ -14,12 +14,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
+from aiokafka.errors import KafkaError
+
 from services.store_sync.catalog import Catalog, CatalogKeeper
 from services.store_sync.inventory_plan import (Target, find_targets, linked_warehouses, plan_update, result_for,
                                                 stock_from_search)
 from services.store_sync.records import StockLevel
 from services.store_sync.results import ResultWriter, SyncResult
-from services.store_sync.retry import GaveUp, Interrupted, with_retries
+from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
 from shared.logging import get_logger
 from shared.mappings import mapping_key
 from shared.settings import Settings
@@ -138,7 +140,7 @@ class InventorySync:
                 targets[target.shop_id].append(target)
         pushed = await asyncio.gather(*(self._push_shop(shop, ts) for shop, ts in targets.items()))
         results += [r for rs in pushed for r in rs]
-        await self.writer.publish(results)
+        await until_kafka_accepts(lambda: self.writer.publish(results), stop=self.stop, what="results")
         for result in results:
             self.stats.results[f"{result.status}:{result.reason or ''}"] += 1
         for callback in after:
@@ -157,7 +159,7 @@ class InventorySync:
                 await with_retries(lambda s=shop_id: self.keeper.refresh_shop(s), stop=self.stop, what="catalog",
                                    max_attempts=self.settings.shopsync_sync_max_attempts,
                                    base_s=self.settings.shopsync_sync_retry_base_s)
-            except (GaveUp, TikTokError, StoreUnavailable) as exc:
+            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_refresh_failed", shop_id=shop_id, error=str(exc))
 
     async def _push_shop(self, shop_id: str, targets: list[Target]) -> list[SyncResult]:

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiokafka.errors import KafkaError
+
 from shared.logging import get_logger
 from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient
 
@@ -49,3 +51,23 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, max_attempts: int, b
         else:
             raise Interrupted(what)
         delay = min(RETRY_CAP_S, delay * 2)
+
+
+async def until_kafka_accepts(call: Callable[[], Awaitable[T]], *, stop: asyncio.Event, what: str) -> T:
+    """Retry a publish or commit while the broker is away (however long); Interrupted if stopped meanwhile.
+
+    Publishing the same results twice after a partial failure is harmless: they are outcomes, read latest-wins.
+    """
+    delay = 0.5
+    while True:
+        try:
+            return await call()
+        except KafkaError as exc:
+            log.warning("kafka_unavailable", what=what, error=exc.__class__.__name__, delay_s=delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        else:
+            raise Interrupted(what)
+        delay = min(10.0, delay * 2)

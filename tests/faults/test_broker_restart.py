@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 
 from services.mapping.service import MappingService
@@ -84,3 +85,53 @@ async def test_pipeline_resumes_after_a_broker_restart(private_broker: LocalKafk
             h.stop.set()
             if h.task is not None:
                 await h.task
+
+
+async def test_store_sync_rides_out_a_broker_restart(private_broker: LocalKafka, sandbox: Sandbox) -> None:
+    """Shipments in flight while the broker goes away: their outcomes are published once it is back, and TikTok
+    is told about each shipment exactly once."""
+    from services.store_sync.service import StoreSyncService
+    from shared.envelope import rfc3339
+    from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
+
+    settings = load_settings(
+        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart-sync.",
+        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
+        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
+        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_sync_retry_base_s=0.05)
+    await ensure_topics(settings)
+    h = Harness(settings, sandbox, "")
+    app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
+    async with serve_app(app) as url:
+        await sandbox.control("POST", "/sandbox/config", {"redirect_url": url + "/oauth/tiktok/callback", "qps": 5})
+        assert (await h.link("Main store", "LA Warehouse")).status_code == 200
+        orders = [await h.create_order(warehouse_id=LA) for _ in range(12)]
+        producer = create_producer(settings)
+        await producer.start()
+        for n, order in enumerate(orders):
+            await producer.send_and_wait(topic_name(OMS_SHIPMENTS, settings.shopsync_topic_prefix), orjson.dumps({
+                "shipment_id": f"r{n}", "shop_id": order["shop_id"], "order_id": order["id"], "carrier": "usps",
+                "tracking_number": f"RESTART{n:04d}", "line_item_ids": None, "shipped_at": rfc3339(0)}),
+                key=f"{order['shop_id']}:{order['id']}".encode())
+        await producer.stop()
+        stop = asyncio.Event()
+        service = StoreSyncService(settings, client=h.client())
+        task = asyncio.create_task(service.run(stop))
+        try:
+            async with asyncio.timeout(60):  # TikTok (5 QPS here) has some of the shipments, not all
+                while len((await sandbox.control("GET", "/sandbox/shipments")).json()) < 2:
+                    await asyncio.sleep(0.05)
+            await asyncio.to_thread(private_broker.stop)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(private_broker.start)
+            async with TopicView(settings, SYNC_RESULTS) as results:
+                async with asyncio.timeout(120):
+                    while {v["order_id"] for v in results.values() if v["status"] == "applied"} != {
+                            o["id"] for o in orders}:
+                        await results.poll()
+            assert not task.done()  # it kept running through the outage
+        finally:
+            stop.set()
+            await task
+    shipped = [s["order_id"] for s in (await sandbox.control("GET", "/sandbox/shipments")).json()]
+    assert sorted(shipped) == sorted(o["id"] for o in orders)
