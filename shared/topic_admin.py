@@ -65,11 +65,18 @@ async def _check_existing(admin, settings: Settings, specs: list[TopicSpec], rep
     partition_counts = {t["topic"]: len(t["partitions"]) for t in described}
     configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
     current: dict[str, dict[str, str]] = {}
+    unreadable: dict[str, str] = {}
     for response in configs:
         for resource in response.resources:
-            _, _, _, resource_name, entries = resource[:5]
-            current[resource_name] = {entry[0]: entry[1] for entry in entries}
+            code, message, _, resource_name, entries = resource[:5]
+            if code:  # e.g. the topic's metadata is still settling: never mistake "no answer" for drift
+                unreadable[resource_name] = f"{resource_name}: could not read its config (error {code}: {message})"
+            else:
+                current[resource_name] = {entry[0]: entry[1] for entry in entries}
     for spec, name in zip(specs, names):
+        if name in unreadable:
+            report.problems.append(unreadable[name])
+            continue
         have = partition_counts.get(name, 0)
         if have < settings.shopsync_topic_partitions:
             report.problems.append(
