@@ -7,7 +7,9 @@ content type as `content-type`, as the CloudEvents Kafka protocol binding specif
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Iterable, Sequence
@@ -40,11 +42,23 @@ class CloudEvent:
 
 def rfc3339(ts: float | datetime) -> str:
     """Format a Unix timestamp (seconds) or datetime as RFC 3339 UTC, e.g. `2026-11-25T10:00:00Z`."""
-    moment = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, tz=UTC)
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(ts, datetime):
+        moment = ts.astimezone(UTC)
+        if moment.microsecond:
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds = int(ts // 1)
+    micros = round((ts - seconds) * 1_000_000)
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    base = _second(seconds)
+    return f"{base}.{micros:06d}Z" if micros else f"{base}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` of a whole second (cached: on the gateway's hot path most stamps share a second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def to_headers(event: CloudEvent, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, bytes]]:

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from shared.partitioner import Murmur2Partitioner
 from shared.settings import Settings
 from shared.topics import topic_name
 
@@ -29,6 +30,7 @@ def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "max_request_size": 4 * 1024 * 1024,
         "request_timeout_ms": 30_000,
         "client_id": "shopsync-producer",
+        "partitioner": Murmur2Partitioner(),
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,10 +40,14 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
     metrics = GatewayMetrics()
     limit = settings.shopsync_max_webhook_bytes
 
+    counters: dict[str, Any] = {}
+
     async def receive_webhook(request: Request) -> Response:
         started = time.perf_counter()
         result, response = await _receive(request)
-        metrics.requests.labels(result=result).inc()
+        if (counter := counters.get(result)) is None:
+            counter = counters[result] = metrics.requests.labels(result=result)
+        counter.inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
         return response
 

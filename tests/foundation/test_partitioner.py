@@ -1,0 +1,33 @@
+"""Our murmur2 partitioner picks exactly the partitions Kafka's Java client (and aiokafka) pick."""
+
+from __future__ import annotations
+
+import random
+
+from aiokafka.partitioner import DefaultPartitioner, murmur2 as reference
+
+from shared.partitioner import Murmur2Partitioner, murmur2
+
+
+def test_murmur2_matches_the_reference_for_every_length_and_tail() -> None:
+    rng = random.Random(5)
+    for length in range(0, 130):
+        for _ in range(40):
+            data = bytes(rng.randrange(256) for _ in range(length))
+            assert murmur2(data) == reference(data), data
+
+
+def test_known_kafka_vectors() -> None:
+    # values from Kafka's UtilsTest.testMurmur2 (signed Java ints, here unsigned)
+    assert murmur2(b"21") & 0xFFFFFFFF == -973932308 & 0xFFFFFFFF
+    assert murmur2(b"abc") & 0xFFFFFFFF == 479470107
+    assert murmur2(b"") & 0xFFFFFFFF == 275646681
+
+
+def test_keys_land_on_the_same_partitions_as_with_aiokafka() -> None:
+    ours, theirs = Murmur2Partitioner(), DefaultPartitioner()
+    partitions = list(range(7))
+    for n in range(2000):
+        key = f"7494049642642441621:{576461413038785000 + n}".encode()
+        assert ours(key, partitions, partitions) == theirs(key, partitions, partitions)
+    assert ours(None, partitions, [3]) == 3
