@@ -11,11 +11,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
+from shared.logging import get_logger
 from shared.partitioner import Murmur2Partitioner
 from shared.settings import Settings
 from shared.topics import topic_name
+
+log = get_logger("kafka")
 
 
 def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
@@ -51,6 +55,27 @@ def create_consumer(settings: Settings, group_id: str | None, *topics: str, **ov
     options.update(overrides)
     names = [topic_name(t, settings.shopsync_topic_prefix) for t in topics]
     return AIOKafkaConsumer(*names, **options)
+
+
+async def commit_owned(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> bool:
+    """Commit `offsets` (default: every consumed position) for the partitions this member still owns.
+
+    aiokafka rebalances beside the consuming loop, so a commit can be overtaken by one: its partitions may belong
+    to another member now, which resumes from their last commit. Such a commit is skipped, not retried (retrying
+    would never succeed for a partition that moved away); its records are redelivered, which every consumer here
+    handles. False when nothing was committed.
+    """
+    if offsets is not None:
+        owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if not offsets:
+            return False
+    try:
+        await consumer.commit(offsets)
+    except CommitFailedError:
+        log.info("commit_skipped_after_rebalance", partitions=len(offsets or consumer.assignment()))
+        return False
+    return True
 
 
 def create_admin(settings: Settings) -> AIOKafkaAdminClient:

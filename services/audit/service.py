@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from services.audit.store import AuditStore
 from services.audit.timeline import AUDITED, Entry, entry_for
-from shared.kafka import create_consumer
+from shared.kafka import commit_owned, create_consumer
 from shared.settings import Settings
 from shared.topics import base_name, topic_name
 
@@ -36,7 +36,7 @@ async def index_forever(settings: Settings, store: AuditStore, stop: asyncio.Eve
             if rows:
                 await asyncio.to_thread(store.add, rows)
             if batches:
-                await consumer.commit()
+                await commit_owned(consumer)
     finally:
         await consumer.stop()
 

@@ -21,7 +21,7 @@ from services.mapping.state import Emitted, OrderState
 from shared.mapping_table import MappingTable
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
-from shared.kafka import create_consumer, read_to_end
+from shared.kafka import commit_owned, create_consumer, read_to_end
 from shared.logging import get_logger
 from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, IngestedOrder
@@ -61,6 +61,8 @@ class MappingService:
         self._enriched_topic = topic_name(ORDERS_ENRICHED, settings.shopsync_topic_prefix)
         self._pending: list[asyncio.Future[Any]] = []
         self.consumer: AIOKafkaConsumer | None = None
+        self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
+        self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -83,11 +85,18 @@ class MappingService:
             batches = await consumer.getmany(timeout_ms=100, max_records=1000)
             if not batches:
                 continue
+            fetched_in = self.generation
+            # aiokafka hands out records of new partitions while on_partitions_assigned is still restoring their
+            # state: enriching them before it is loaded would re-emit revisions the topic already has.
+            await self.restored.wait()
             for tp, records in batches.items():
                 for record in records:
-                    await self.on_order_record(record)
+                    if not await self.on_order_record(record, fetched_in):
+                        break
+            if self.generation != fetched_in:
+                continue  # a rebalance overtook this batch: its rest is redelivered to the partitions' owner
             await self.flush()
-            await consumer.commit()
+            await commit_owned(consumer)
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -95,7 +104,15 @@ class MappingService:
             await asyncio.gather(*pending)
 
     # ---- orders ----------------------------------------------------------------------------------------------
-    async def on_order_record(self, record: ConsumerRecord) -> None:
+    async def on_order_record(self, record: ConsumerRecord, generation: int | None = None) -> bool:
+        """Enrich one `orders.ingested` record; False (nothing done) if a rebalance since `generation` took it away.
+
+        aiokafka runs rebalances beside the consuming loop, so a batch fetched before a revocation may still be
+        in hand after its partitions were dropped and restored: processing it then would emit a revision the
+        restored state does not know about (a duplicate revision number).
+        """
+        if generation is not None and generation != self.generation:
+            return False
         try:
             order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
         except (ValueError, KeyError, TypeError) as exc:
@@ -104,24 +121,27 @@ class MappingService:
                       partition=record.partition)
             await send_to_dlq(self.producer, self.settings, record,
                               f"undecodable_order: {exc.__class__.__name__}: {exc}", time.time())
-            return
+            return True
         headers = header_map(record.headers)
         replay_id = headers.get(REPLAY_ID)
         with bound_contextvars(trace_id=trace_id(headers.get("traceparent")), shop_id=order.shop_id,
                                order_id=order.order_id):
-            await self._enrich_record(order, record.partition, headers, replay_id)
+            return await self._enrich_record(order, record.partition, headers, replay_id, generation)
 
     async def _enrich_record(self, order: IngestedOrder, partition: int, headers: dict[str, str],
-                             replay_id: str | None) -> None:
+                             replay_id: str | None, generation: int | None) -> bool:
         async with self.lock:
+            if generation is not None and generation != self.generation:
+                return False  # revoked while this record waited for the lock
             if self.state.is_older(order):
-                return  # a redelivered older version: the newer one is already reflected
+                return True  # a redelivered older version: the newer one is already reflected
             self.state.put(order, partition)
             if replay_id:  # `shopsync replay` re-drove this order: re-enrich with today's mappings
                 await self.emit(order, "replay", headers.get("traceparent"), [(REPLAY_ID, replay_id)],
                                 force=headers.get(REPLAY_FORCE) == "1")
             else:
                 await self.emit(order, "order_update", headers.get("traceparent"))
+            return True
 
     async def emit(self, order: IngestedOrder, cause: Cause, traceparent: str | None = None,
                    extra_headers: list[tuple[str, str]] | None = None, force: bool = False) -> bool:
@@ -212,11 +232,17 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.service = service
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.service.flush()
-        async with self.service.lock:
+        self.service.restored.clear()
+        async with self.service.lock:  # no emission can slip in between the flush and the drop
+            self.service.generation += 1
+            await self.service.flush()
             self.service.state.drop_partitions({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if assigned:
-            await self.service.restore({tp.partition for tp in assigned})
+        self.service.restored.clear()
+        try:
+            if assigned:
+                await self.service.restore({tp.partition for tp in assigned})
+        finally:  # a failed restore is logged by aiokafka; consuming on beats a consumer stuck for good
+            self.service.restored.set()
         self.service.ready.set()  # joined the group and restored what it owns

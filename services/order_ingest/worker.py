@@ -30,6 +30,7 @@ from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dlq import send_to_dlq
+from shared.kafka import commit_owned
 from shared.logging import get_logger
 from shared.orders import order_key
 from shared.settings import Settings
@@ -134,8 +135,8 @@ class IngestWorker:
         due = {tp: offset for tp, offset in points.items()
                if tp in assigned and offset > self._committed.get(tp, -1)}
         if due:
-            await self.consumer.commit(due)
-            self._committed.update(due)
+            if await commit_owned(self.consumer, due):
+                self._committed.update(due)
         self.metrics.lag.set(sum(max(0, (self.consumer.highwater(tp) or 0) - offset)
                                  for tp, offset in points.items() if tp in assigned))
 

@@ -23,6 +23,7 @@ from services.store_sync.results import ResultWriter, SyncResult
 from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
 from services.store_sync.shipments import ShipmentSyncer
 from shared.dlq import send_to_dlq
+from shared.kafka import commit_owned
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.stores.table import StoreTable
@@ -60,7 +61,7 @@ class ShipmentFeed:
                 results = [r for rs in done for r in rs]
                 await until_kafka_accepts(lambda: self.writer.publish(results), stop=self.stop, what="results")
                 offsets = _next_offsets(batches)
-                await until_kafka_accepts(lambda: self.consumer.commit(offsets), stop=self.stop, what="commit")
+                await until_kafka_accepts(lambda: commit_owned(self.consumer, offsets), stop=self.stop, what="commit")
             except Interrupted:
                 log.info("shipments_interrupted")  # uncommitted: redone after the restart
                 return
@@ -209,5 +210,5 @@ def _committer(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
                stop: asyncio.Event) -> Callable[[], Awaitable[Any]]:
     async def commit() -> None:
         if offsets:
-            await until_kafka_accepts(lambda: consumer.commit(offsets), stop=stop, what="commit")
+            await until_kafka_accepts(lambda: commit_owned(consumer, offsets), stop=stop, what="commit")
     return commit

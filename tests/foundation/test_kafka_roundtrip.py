@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from shared.envelope import CloudEvent, from_record, to_headers
-from shared.kafka import create_consumer, create_producer, read_to_end
+from shared.kafka import commit_owned, create_consumer, create_producer, read_to_end
 from shared.settings import Settings
 from shared.topics import DLQ, STORES, TIKTOK_WEBHOOKS, topic_name
 
@@ -103,3 +105,43 @@ async def test_read_to_end_returns_compacted_table(settings: Settings) -> None:
     async for record in read_to_end(settings, STORES):
         table[record.key] = record.value
     assert table == {b"k0": b"v16", b"k1": b"v17", b"k2": b"v18", b"k3": b"v19"}
+
+
+async def test_commit_owned_skips_partitions_that_moved_and_commits_the_rest(settings: Settings) -> None:
+    await publish_one_record_per_partition(settings)
+    group = topic_name("commit-owned", settings.shopsync_topic_prefix)
+    consumer = create_consumer(settings, group, DLQ)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)
+        owned = sorted(consumer.assignment())[0]
+        elsewhere = TopicPartition(owned.topic, 99)  # not this member's (a rebalance took it)
+        assert await commit_owned(consumer, {owned: 1, elsewhere: 5})
+        assert await consumer.committed(owned) == 1
+        assert not await commit_owned(consumer, {elsewhere: 5})
+    finally:
+        await consumer.stop()
+
+
+async def test_commit_owned_treats_a_commit_overtaken_by_a_rebalance_as_skipped() -> None:
+    class Rebalanced:
+        def assignment(self) -> set[TopicPartition]:
+            return {TopicPartition("t", 0)}
+
+        async def commit(self, offsets: object = None) -> None:
+            raise CommitFailedError("the group has already rebalanced")
+
+    assert not await commit_owned(Rebalanced(), {TopicPartition("t", 0): 3})  # type: ignore[arg-type]
+    assert not await commit_owned(Rebalanced())  # type: ignore[arg-type]
+
+
+async def publish_one_record_per_partition(settings: Settings) -> None:
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        for partition in range(settings.shopsync_topic_partitions):
+            await producer.send_and_wait(topic_name(DLQ, settings.shopsync_topic_prefix), b"{}", partition=partition)
+    finally:
+        await producer.stop()

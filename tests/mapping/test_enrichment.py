@@ -172,3 +172,88 @@ def test_table_ignores_records_older_than_what_it_applied() -> None:
     assert table.mappings["s:A"].product_code == "P-2"
     assert not table.apply("s:A", None, offset=4)
     assert table.apply("s:A", None, offset=6) and "s:A" not in table.mappings
+
+
+async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+    """aiokafka rebalances beside the consuming loop: a batch still in hand after its partition was revoked must
+    not be enriched against the dropped state (that emitted a second revision 1 once under load)."""
+    import orjson
+    from aiokafka import TopicPartition
+    from aiokafka.structs import ConsumerRecord
+
+    from services.mapping.service import MappingService, _Rebalance
+    from shared.kafka import create_producer
+    from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+    from tests.topicview import TopicView
+
+    topic = topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix)
+
+    def record(order_id: str, offset: int) -> ConsumerRecord:
+        order = make_order(order_id, [("RED-L", "k1")])
+        value = orjson.dumps(order.to_dict())
+        return ConsumerRecord(topic, 0, offset, 0, 0, order.key.encode(), value, None, 0, len(value), [])
+
+    producer = create_producer(mapping_settings)
+    await producer.start()
+    try:
+        service = MappingService(mapping_settings, producer)
+        fetched_in = service.generation
+        assert await service.on_order_record(record("o1", 0), fetched_in)
+        await _Rebalance(service).on_partitions_revoked([TopicPartition(topic, 0)])
+        assert not await service.on_order_record(record("o1", 0), fetched_in)  # redelivered to the next owner
+        assert not await service.on_order_record(record("o2", 1), fetched_in)
+        assert await service.on_order_record(record("o2", 1), service.generation)  # fetched after: processed
+        await service.flush()
+    finally:
+        await producer.stop()
+    async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+        await view.until(lambda rs: len(rs) >= 2)
+        await view.poll()
+    assert sorted((r.key.decode(), orjson.loads(r.value)["revision"]) for r in view.records) == [
+        (f"{SHOP}:o1", 1), (f"{SHOP}:o2", 1)]
+
+
+async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+    """aiokafka returns records of newly assigned partitions before on_partitions_assigned has finished: an order
+    the previous owner enriched (but did not commit) must not get a second revision 1 from the new owner."""
+    import orjson
+    from aiokafka import TopicPartition
+
+    from services.mapping.service import MappingService
+    from shared.kafka import create_producer
+    from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+    from tests.topicview import TopicView
+
+    class SlowRestore(MappingService):
+        async def restore(self, partitions: set[int]) -> None:
+            await asyncio.sleep(1.5)  # a big topic to read: the fetcher has records ready long before this ends
+            await super().restore(partitions)
+
+    order = make_order("o1", [("RED-L", "k1")])
+    await publish(mapping_settings, order)
+    producer = create_producer(mapping_settings)
+    await producer.start()
+    stop = asyncio.Event()
+    try:
+        previous_owner = MappingService(mapping_settings, producer)  # enriched o1, then died before committing
+        assert await previous_owner.emit(order, "order_update")
+        await previous_owner.flush()
+        service = SlowRestore(mapping_settings, producer)
+        running = asyncio.create_task(service.run(stop))
+        async with asyncio.timeout(30):  # the new owner consumed o1 and committed past it
+            while service.consumer is None or not service.consumer.assignment():
+                await asyncio.sleep(0.05)
+            tps = [TopicPartition(topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix), p)
+                   for p in range(mapping_settings.shopsync_topic_partitions)]
+            while sum([await service.consumer.committed(tp) or 0 for tp in tps]) < 1:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await running
+    finally:
+        stop.set()
+        await producer.stop()
+    async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+        await view.until(lambda rs: len(rs) >= 1)
+        await view.poll()
+    assert [orjson.loads(r.value)["revision"] for r in view.records] == [1]
+    assert service.metrics.unchanged._value.get() == 2  # found unchanged by the restore, then by the consumer
