@@ -113,17 +113,18 @@ class Control:
             return _bad(ValueError("orders_per_s and duration_s must be positive"))
         self.traffic.append(asyncio.get_running_loop().create_task(self._traffic(rate, duration, doc.get("shop_id"))))
         return JSONResponse({"started": True, "orders_per_s": rate, "duration_s": duration,
-                             "expected_orders": int(rate * duration)}, status_code=202)
+                             "expected_orders": expected_orders(rate, duration)}, status_code=202)
 
     async def _traffic(self, rate: float, duration: float, shop_id: str | None) -> None:
         """A realistic mix: mostly seller-shipped orders awaiting shipment, some on hold, TikTok-shipped, FBT,
-        other warehouses, and cancellations of earlier orders."""
+        other warehouses, and cancellations of earlier orders. Exactly the `expected_orders` announced, paced at
+        `rate` (a slow machine stretches the run rather than dropping orders)."""
         rng = random.Random(self.world.rng.random())
         started = time.monotonic()
         created: list[dict[str, Any]] = []
-        n = 0
-        while (elapsed := time.monotonic() - started) < duration:
-            target = int(elapsed * rate) + 1
+        n, total = 0, expected_orders(rate, duration)
+        while n < total:
+            target = min(total, int((time.monotonic() - started) * rate) + 1)
             while n < target:
                 n += 1
                 shop = self.world.shop(shop_id) if shop_id else rng.choice(list(self.world.shops.values()))
@@ -144,7 +145,8 @@ class Control:
                     victim = rng.choice(created)
                     if victim["status"] not in ("CANCELLED", "COMPLETED"):
                         self.push_status(self.world.move_order(victim["id"], "CANCELLED"))
-            await asyncio.sleep(min(0.05, 1 / rate))
+            if n < total:
+                await asyncio.sleep(min(0.05, 1 / rate))
 
     async def webhooks(self, request: Request) -> Response:
         """The pushes made (from index `since`, default 0), with answers and retry counts."""
@@ -205,3 +207,8 @@ def push_order_status(pusher: WebhookPusher, order: dict[str, Any]) -> None:
 def _bad(exc: Exception, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": "bad_request" if status == 400 else "not_found", "detail": str(exc)},
                         status_code=status)
+
+
+def expected_orders(rate: float, duration: float) -> int:
+    """How many orders a traffic run of `rate` orders/s for `duration` s creates (at least one)."""
+    return max(1, int(rate * duration))

@@ -68,7 +68,7 @@ async def test_list_shows_the_store_without_its_tokens(settings: Settings) -> No
     as_json = await shopsync(settings, "stores", "list", "--json")
     text = await shopsync(settings, "stores", "list")
     assert as_json.exit_code == 0 and text.exit_code == 0, as_json.output + text.output
-    [row] = orjson.loads(as_json.output)
+    [row] = orjson.loads(as_json.stdout)  # stdout only: a broker warning on stderr is not part of the JSON
     assert (row["nickname"], row["shop_id"], row["status"], row["warehouse_names"], row["auto_sync_orders"]) == (
         "Main store", "7001", "linked", ["LA Warehouse"], True)
     assert row["access_token_expires_at"] == 1_900_000_000
