@@ -61,8 +61,10 @@ def enrich(order: IngestedOrder, mappings: MappingType[str, Mapping]) -> dict[st
 
 def content_hash(content: MappingType[str, Any]) -> str:
     """A stable hash of the content the OMS acts on (volatile fields excluded)."""
-    stable = {k: v for k, v in content.items() if k not in VOLATILE}
-    return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    stable = dict(content)
+    for key in VOLATILE:
+        stable.pop(key, None)
+    return hashlib.blake2b(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
 def seller_skus(order: IngestedOrder) -> set[str]:

@@ -28,7 +28,7 @@ from shared.orders import ACTIVE, IngestedOrder
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import child_traceparent, trace_id
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 log = get_logger("mapping")
 GROUP = "shopsync-mapping"
@@ -45,6 +45,13 @@ class MappingMetrics:
         self.unchanged = Counter("mapping_unchanged_total", "Re-enrichments with no change (not published)",
                                  registry=self.registry)
         self.dlq = Counter("mapping_dlq_total", "Undecodable records sent to the DLQ", registry=self.registry)
+        self._emitted_by_cause: dict[str, Any] = {}
+
+    def count_emitted(self, cause: str) -> None:
+        """`emitted{cause}` += 1, with the label child cached (`labels()` cost ~7% of enrichment CPU)."""
+        if (child := self._emitted_by_cause.get(cause)) is None:
+            child = self._emitted_by_cause[cause] = self.emitted.labels(cause=cause)
+        child.inc()
 
 
 class MappingService:
@@ -124,9 +131,13 @@ class MappingService:
             return True
         headers = header_map(record.headers)
         replay_id = headers.get(REPLAY_ID)
-        with bound_contextvars(trace_id=trace_id(headers.get("traceparent")), shop_id=order.shop_id,
-                               order_id=order.order_id):
+        # log lines of this record's processing carry its trace (bound by hand: the context manager cost ~8% here)
+        tokens = bind_contextvars(trace_id=trace_id(headers.get("traceparent")), shop_id=order.shop_id,
+                                  order_id=order.order_id)
+        try:
             return await self._enrich_record(order, record.partition, headers, replay_id, generation)
+        finally:
+            reset_contextvars(**tokens)
 
     async def _enrich_record(self, order: IngestedOrder, partition: int, headers: dict[str, str],
                              replay_id: str | None, generation: int | None) -> bool:
@@ -146,24 +157,25 @@ class MappingService:
     async def emit(self, order: IngestedOrder, cause: Cause, traceparent: str | None = None,
                    extra_headers: list[tuple[str, str]] | None = None, force: bool = False) -> bool:
         """Enrich with today's mappings and publish if the content changed (call with the lock held)."""
+        key = order.key
         content = enrich(order, self.table.mappings)
         digest = content_hash(content)
-        last = self.state.emitted.get(order.key)
+        last = self.state.emitted.get(key)
         if last is not None and last.content_hash == digest and not force:
             self.metrics.unchanged.inc()
             return False
         revision = (last.revision if last else 0) + 1
-        now = time.time()
-        value = orjson.dumps({**content, "revision": revision, "cause": cause, "enriched_at": rfc3339(now)})
-        event = CloudEvent(id=f"{order.key}:r{revision}", source=CE_SOURCE,
+        now = rfc3339(time.time())
+        value = orjson.dumps({**content, "revision": revision, "cause": cause, "enriched_at": now})
+        event = CloudEvent(id=f"{key}:r{revision}", source=CE_SOURCE,
                            type="shopsync.order.enriched" if order.lifecycle == ACTIVE else "shopsync.order.withdrawn",
-                           data=value, time=rfc3339(now), subject=order.key)
+                           data=value, time=now, subject=key)
         headers = [("shopsync_cause", cause), ("traceparent", child_traceparent(traceparent)),
                    *(extra_headers or [])]
-        self._pending.append(await self.producer.send(self._enriched_topic, value, key=order.key.encode(),
+        self._pending.append(await self.producer.send(self._enriched_topic, value, key=key.encode(),
                                                       headers=to_headers(event, headers)))
-        self.state.emitted[order.key] = Emitted(revision, digest)
-        self.metrics.emitted.labels(cause=cause).inc()
+        self.state.emitted[key] = Emitted(revision, digest)
+        self.metrics.count_emitted(cause)
         return True
 
     # ---- mapping changes -------------------------------------------------------------------------------------

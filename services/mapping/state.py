@@ -31,15 +31,17 @@ class OrderState:
 
     def put(self, order: IngestedOrder, partition: int) -> None:
         """Record the newest version of an order; withdrawn orders leave the open index."""
-        self.drop(order.key)
-        self.versions[order.key] = order.order_version
-        self.partition_of[order.key] = partition
+        key = order.key
+        self.drop(key)
+        self.versions[key] = order.order_version
+        self.partition_of[key] = partition
+        sku_ids = self.sku_ids[order.shop_id]
         for line in order.lines:
-            self.sku_ids[order.shop_id][line.sku_id] = (line.seller_sku, line.product_name)
+            sku_ids[line.sku_id] = (line.seller_sku, line.product_name)
         if order.lifecycle == ACTIVE:
-            self.orders[order.key] = order
+            self.orders[key] = order
             for sku in seller_skus(order):
-                self.by_sku[(order.shop_id, sku)].add(order.key)
+                self.by_sku[(order.shop_id, sku)].add(key)
 
     def drop(self, key: str) -> None:
         order = self.orders.pop(key, None)
