@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from shared.envelope import header_map, rfc3339
+from shared.producer import Sender, deliver
 from shared.settings import Settings
 from shared.topics import DLQ, topic_name
 
@@ -39,11 +39,11 @@ def dlq_headers(record: ConsumerRecord, reason: str, now: float) -> list[tuple[s
             (AT, rfc3339(now).encode())]
 
 
-async def send_to_dlq(producer: AIOKafkaProducer, settings: Settings, record: ConsumerRecord, reason: str,
+async def send_to_dlq(producer: Sender, settings: Settings, record: ConsumerRecord, reason: str,
                       now: float) -> None:
-    """Publish `record` unchanged to the DLQ (acked), with the reason."""
-    await producer.send_and_wait(topic_name(DLQ, settings.shopsync_topic_prefix), record.value, key=record.key,
-                                 headers=dlq_headers(record, reason, now))
+    """Publish `record` unchanged to the DLQ with the reason, resent until acknowledged (a managed producer)."""
+    await deliver(producer, topic_name(DLQ, settings.shopsync_topic_prefix), record.value, record.key,
+                  dlq_headers(record, reason, now))
 
 
 def read_dead_letter(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None) -> DeadLetter:

@@ -13,9 +13,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 
 from shared.logging import get_logger
 from shared.partitioner import Murmur2Partitioner
+from shared.producer import ManagedProducer, ProducerMetrics
 from shared.settings import Settings
 from shared.topics import topic_name
 
@@ -38,6 +40,14 @@ def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def create_managed_producer(settings: Settings, name: str, registry: CollectorRegistry | None = None,
+                            **overrides: Any) -> ManagedProducer:
+    """A long-lived service producer (not started) that replaces itself when it wedges; metrics on `registry`."""
+    return ManagedProducer(lambda: create_producer(settings, client_id=f"shopsync-{name}", **overrides), name=name,
+                           stuck_after_s=settings.shopsync_producer_stuck_after_s,
+                           metrics=ProducerMetrics(registry) if registry is not None else None)
 
 
 def create_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:

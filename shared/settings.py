@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     shopsync_publish_timeout_s: float = Field(
         default=2.5, description="Deadline for Kafka to acknowledge a webhook before the gateway answers 503."
     )
+    shopsync_producer_stuck_after_s: float = Field(
+        default=10.0, description="A producer whose sends have all failed for this long is replaced by a new one."
+    )
     shopsync_webhook_max_age_s: int = Field(
         default=48 * 3600, description="Webhooks older than this are rejected as stale_event."
     )

@@ -189,6 +189,17 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def kill(self) -> bool:
+        """Kill the broker with SIGKILL (a crash: no controlled shutdown); False when not running."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
     def log_tail(self, lines: int = 50) -> str:
         for name in ("server.log", "broker.out"):
             path = self.logs_dir / name

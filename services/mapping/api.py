@@ -21,6 +21,7 @@ from services.mapping.openapi import OPENAPI
 from services.mapping.service import MappingService
 from services.mapping.validation import InvalidMapping, check_field, check_not_sku_id, parse_csv
 from shared.envelope import rfc3339
+from shared.health import readiness
 from shared.mappings import Mapping, mapping_key, split_mapping_key
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -149,7 +150,7 @@ def create_api(service: MappingService, admin_token: str,
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        return PlainTextResponse("ready") if service.ready.is_set() else PlainTextResponse("starting", 503)
+        return await readiness(service.producer, starting=not service.ready.is_set())
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

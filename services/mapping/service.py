@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
 
@@ -25,6 +25,7 @@ from shared.kafka import commit_owned, create_consumer, read_to_end
 from shared.logging import get_logger
 from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, IngestedOrder
+from shared.producer import Outbox, Sender
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import child_traceparent, trace_id
@@ -55,18 +56,19 @@ class MappingMetrics:
 
 
 class MappingService:
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer, table: MappingTable | None = None,
-                 state: OrderState | None = None, group_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, producer: Sender, table: MappingTable | None = None,
+                 state: OrderState | None = None, group_id: str | None = None,
+                 metrics: MappingMetrics | None = None) -> None:
         self.settings = settings
         self.producer = producer
         self.table = table or MappingTable()
         self.state = state or OrderState()
-        self.metrics = MappingMetrics()
+        self.metrics = metrics or MappingMetrics()
         self.group_id = group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
         self.lock = asyncio.Lock()
         self.ready = asyncio.Event()
         self._enriched_topic = topic_name(ORDERS_ENRICHED, settings.shopsync_topic_prefix)
-        self._pending: list[asyncio.Future[Any]] = []
+        self._outbox = Outbox(producer)
         self.consumer: AIOKafkaConsumer | None = None
         self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
         self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
@@ -106,9 +108,8 @@ class MappingService:
             await commit_owned(consumer)
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        """Wait until every enrichment sent so far is acknowledged (failed ones are resent, in order)."""
+        await self._outbox.flush()
 
     # ---- orders ----------------------------------------------------------------------------------------------
     async def on_order_record(self, record: ConsumerRecord, generation: int | None = None) -> bool:
@@ -172,8 +173,7 @@ class MappingService:
                            data=value, time=now, subject=key)
         headers = [("shopsync_cause", cause), ("traceparent", child_traceparent(traceparent)),
                    *(extra_headers or [])]
-        self._pending.append(await self.producer.send(self._enriched_topic, value, key=key.encode(),
-                                                      headers=to_headers(event, headers)))
+        await self._outbox.send(self._enriched_topic, value, key.encode(), to_headers(event, headers))
         self.state.emitted[key] = Emitted(revision, digest)
         self.metrics.count_emitted(cause)
         return True

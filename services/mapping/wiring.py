@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 
 from services.mapping.api import create_api
-from services.mapping.service import MappingService
-from shared.kafka import create_producer
+from services.mapping.service import MappingMetrics, MappingService
+from shared.kafka import create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
 from shared.settings import Settings
@@ -19,8 +19,9 @@ log = get_logger("mapping")
 
 
 def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:
-    producer = create_producer(settings)
-    service = MappingService(settings, producer, **({"group_id": group_id} if group_id else {}))
+    metrics = MappingMetrics()
+    producer = create_managed_producer(settings, "mapping", metrics.registry)
+    service = MappingService(settings, producer, metrics=metrics, **({"group_id": group_id} if group_id else {}))
     stop = asyncio.Event()
 
     @contextlib.asynccontextmanager

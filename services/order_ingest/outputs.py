@@ -6,16 +6,15 @@ restored from the compacted `orders.ingested` at start and kept up to date.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from services.order_ingest.decide import OrderFacts
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import read_to_end
+from shared.producer import Outbox, Sender
 from shared.orders import (ACTIVE, CE_SOURCE_INGEST, CE_TYPE_INGESTED, CE_TYPE_SKIPPED, CE_TYPE_WITHDRAWN,
                            IngestedOrder, order_key)
 from shared.settings import Settings
@@ -26,12 +25,11 @@ from shared.tracing import child_traceparent
 class OrderOutputs:
     """Publishes decisions; `flush` waits until everything sent so far is acknowledged."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
-        self._producer = producer
+    def __init__(self, producer: Sender, settings: Settings) -> None:
+        self._outbox = Outbox(producer)
         self._ingested = topic_name(ORDERS_INGESTED, settings.shopsync_topic_prefix)
         self._skipped = topic_name(ORDERS_SKIPPED, settings.shopsync_topic_prefix)
         self.versions: dict[str, tuple[int, str]] = {}  # key -> (order_version, lifecycle) last published
-        self._pending: list[asyncio.Future[Any]] = []
 
     async def restore(self, settings: Settings) -> None:
         async for record in read_to_end(settings, ORDERS_INGESTED):
@@ -83,17 +81,12 @@ class OrderOutputs:
         await self._send(self._skipped, key, value, to_headers(event, self._trace(traceparent)))
 
     async def _send(self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        self._pending.append(await self._producer.send(topic, value, key=key.encode(), headers=headers))
+        await self._outbox.send(topic, value, key.encode(), headers)
 
     async def flush(self) -> None:
-        """Wait until every record sent so far is acknowledged (raises if one failed; a failure stays raised).
-
-        Safe to call from several tasks at once: each waits for everything sent before its call.
-        """
-        pending = list(self._pending)
-        if pending:
-            await asyncio.gather(*pending)
-            self._pending = [f for f in self._pending if not f.done()]
+        """Wait until every record sent so far is acknowledged, resending what failed (a broker outage, a
+        replaced producer); safe to call from several tasks at once."""
+        await self._outbox.flush()
 
     @staticmethod
     def _trace(traceparent: str | None) -> list[tuple[str, str]]:

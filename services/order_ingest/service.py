@@ -19,9 +19,10 @@ from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_forever
 from services.order_ingest.worker import IngestWorker
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
+from shared.health import readiness
 from shared.settings import Settings
 from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable, StoreWriter
@@ -44,7 +45,8 @@ class IngestService:
         settings = self.settings
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
         self.metrics = IngestMetrics()
-        producer = create_producer(settings)
+        producer = create_managed_producer(settings, "ingest", self.metrics.registry)
+        self.producer = producer
         consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS)
         client = self.client or TikTokClient.from_settings(settings)
         await producer.start()
@@ -73,10 +75,13 @@ class IngestService:
 
 
 def admin_app(service: IngestService, stop: asyncio.Event) -> Starlette:
-    """`/healthz` and `/metrics`; the lifespan runs the service."""
+    """`/healthz`, `/readyz` and `/metrics`; the lifespan runs the service."""
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        return await readiness(getattr(service, "producer", None))
 
     async def metrics(_: Request) -> Response:
         registry = getattr(service, "metrics", None)
@@ -90,4 +95,6 @@ def admin_app(service: IngestService, stop: asyncio.Event) -> Starlette:
         stop.set()
         await task
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+                                     Route("/metrics", metrics)], lifespan=lifespan)
+

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from structlog.contextvars import bound_contextvars
@@ -33,6 +33,7 @@ from shared.dlq import send_to_dlq
 from shared.kafka import commit_owned
 from shared.logging import get_logger
 from shared.orders import order_key
+from shared.producer import Sender
 from shared.settings import Settings
 from shared.stores.model import DEAUTHORIZED, EXPIRING, StoreRecord
 from shared.stores.table import StoreTable, StoreWriter
@@ -61,7 +62,7 @@ class OrderEvent:
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: Sender,
                  outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, fetcher: OrderFetcher,
                  metrics: IngestMetrics, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings

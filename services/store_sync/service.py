@@ -22,9 +22,11 @@ from services.store_sync.inventory import InventorySync
 from services.store_sync.records import BadRecord, parse_stock
 from services.store_sync.results import ResultWriter
 from services.store_sync.shipments import ShipmentSyncer
-from shared.kafka import create_consumer, create_producer, read_to_end
+from shared.health import readiness
+from shared.kafka import create_consumer, create_managed_producer, read_to_end
 from shared.logging import get_logger
 from shared.process import exit_if_failed
+from shared.producer import ManagedProducer
 from shared.mapping_table import MappingTable
 from shared.mappings import split_mapping_key
 from shared.settings import Settings
@@ -48,13 +50,15 @@ class StoreSyncService:
     settings: Settings
     client: TikTokClient | None = None
     inventory: InventorySync | None = field(default=None, init=False)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry, init=False)
+    producer: ManagedProducer | None = field(default=None, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         prefix = settings.shopsync_topic_prefix
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
         client = self.client or TikTokClient.from_settings(settings)
-        producer = create_producer(settings)
+        producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
         consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
                                      max_poll_interval_ms=LONG_POLL_MS),
                      create_consumer(settings, topic_name(INVENTORY_GROUP, prefix), OMS_INVENTORY,
@@ -120,8 +124,8 @@ async def _restore_levels(settings: Settings, inventory: InventorySync) -> None:
 
 
 def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
-    """`/healthz`, `/metrics` and `/stats`; the lifespan runs the service."""
-    registry = CollectorRegistry()
+    """`/healthz`, `/readyz`, `/metrics` and `/stats`; the lifespan runs the service."""
+    registry = service.registry
     gauge = Gauge("store_sync_calls", "TikTok calls made by inventory sync", ["call"], registry=registry)
     outcomes = Gauge("store_sync_inventory_results", "Inventory results by status and reason", ["outcome"],
                      registry=registry)
@@ -135,6 +139,9 @@ def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        return await readiness(service.producer, starting=service.inventory is None)
 
     async def metrics(_: Request) -> Response:
         inv = service.inventory
@@ -156,5 +163,5 @@ def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
         stop.set()
         await task
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics), Route("/stats", stats_endpoint)],
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics), Route("/stats", stats_endpoint)],
                      lifespan=lifespan)

@@ -30,14 +30,14 @@ class MissingSecrets(RuntimeError):
 
 
 def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequence[BaseRoute] = (),
-               clock: Callable[[], float] = time.time) -> Starlette:
+               clock: Callable[[], float] = time.time, metrics: GatewayMetrics | None = None) -> Starlette:
     """Build the gateway app around `publisher`; raises MissingSecrets when the app key or secret is empty."""
     app_key = settings.tiktok_app_key
     secrets = [s for s in (settings.tiktok_app_secret.get_secret_value(),
                            settings.tiktok_app_secret_previous.get_secret_value()) if s]
     if not app_key or not secrets:
         raise MissingSecrets("TIKTOK_APP_KEY and TIKTOK_APP_SECRET must be set: the gateway refuses unsigned intake")
-    metrics = GatewayMetrics()
+    metrics = metrics or GatewayMetrics()
     limit = settings.shopsync_max_webhook_bytes
 
     counters: dict[str, Any] = {}
@@ -87,9 +87,10 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        if await publisher.ready():
+        problem = await publisher.readiness_problem()
+        if problem is None:
             return PlainTextResponse("ready")
-        return PlainTextResponse("kafka unavailable", status_code=503)
+        return PlainTextResponse(f"not ready: {problem}", status_code=503)
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
@@ -97,7 +98,7 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await publisher.start()
-        log.info("gateway_started", topic_ready=await publisher.ready())
+        log.info("gateway_started", kafka_problem=await publisher.readiness_problem())
         try:
             yield
         finally:
@@ -113,6 +114,7 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics
+    app.state.publisher = publisher
     return app
 
 

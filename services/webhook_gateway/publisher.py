@@ -7,8 +7,9 @@ import contextlib
 from collections import deque
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+
+from shared.producer import ManagedProducer
 
 
 class PublishFailed(RuntimeError):
@@ -21,11 +22,14 @@ class Publisher(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
-    async def ready(self) -> bool: ...
+    async def readiness_problem(self) -> str | None: ...
 
 
 class KafkaPublisher:
     """An idempotent acks=all producer for one topic; `publish` returns only once the record is acknowledged.
+
+    The producer is a `ManagedProducer`: one that wedges after a broker restart is replaced, and while it is
+    being replaced `publish` fails at once (503) instead of waiting for a deadline.
 
     Deadlines are kept in one queue swept every `SWEEP_S` instead of a timer per request (a per-request
     `asyncio.timeout` was ~15% of the gateway's CPU). Every request has the same timeout, so the queue is in
@@ -34,7 +38,7 @@ class KafkaPublisher:
 
     SWEEP_S = 0.05
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_s: float) -> None:
+    def __init__(self, producer: ManagedProducer, topic: str, timeout_s: float) -> None:
         self._producer = producer
         self._topic = topic
         self._timeout_s = timeout_s
@@ -92,15 +96,11 @@ class KafkaPublisher:
         self._deadlines.append((deadline, waiter))
         await waiter
 
-    async def ready(self) -> bool:
-        """Producer connected and the broker answers a metadata request."""
+    async def readiness_problem(self) -> str | None:
+        """None when records can be acknowledged: the producer is connected, not failing, and the broker answers."""
         if not self._started:
-            return False
-        try:
-            async with asyncio.timeout(1.0):
-                return bool(await self._producer.client.fetch_all_metadata())
-        except Exception:  # noqa: BLE001 - not ready, whatever the cause
-            return False
+            return "Kafka is unreachable"
+        return await self._producer.check()
 
 
 def _settle(waiter: asyncio.Future[None], delivery: asyncio.Future[object]) -> None:

@@ -8,8 +8,9 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from services.webhook_gateway.app import create_app
+from services.webhook_gateway.metrics import GatewayMetrics
 from services.webhook_gateway.publisher import KafkaPublisher
-from shared.kafka import create_producer
+from shared.kafka import create_managed_producer
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
@@ -17,10 +18,12 @@ from shared.topics import TIKTOK_WEBHOOKS, topic_name
 
 def build_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The gateway wired to Kafka."""
-    producer = create_producer(settings, linger_ms=1, request_timeout_ms=int(settings.shopsync_publish_timeout_s * 1000) + 500)
+    metrics = GatewayMetrics()
+    producer = create_managed_producer(settings, "gateway", metrics.registry, linger_ms=1,
+                                       request_timeout_ms=int(settings.shopsync_publish_timeout_s * 1000) + 500)
     publisher = KafkaPublisher(producer, topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix),
                                settings.shopsync_publish_timeout_s)
-    return create_app(settings, publisher, extra_routes=extra_routes)
+    return create_app(settings, publisher, extra_routes=extra_routes, metrics=metrics)
 
 
 def app_factory() -> Starlette:

@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from shared.envelope import CloudEvent, rfc3339, to_headers
 from shared.kafka import create_consumer, read_to_end
 from shared.logging import get_logger
+from shared.producer import Sender, deliver
 from shared.settings import Settings
 from shared.stores.model import PENDING_KEY_PREFIX, StoreRecord
 from shared.topics import STORES, topic_name
@@ -67,7 +67,7 @@ class StoreTable:
 class StoreWriter:
     """Writes store records (acked) to `shopsync.stores`."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+    def __init__(self, producer: Sender, settings: Settings) -> None:
         self._producer = producer
         self._topic = topic_name(STORES, settings.shopsync_topic_prefix)
 
@@ -77,7 +77,7 @@ class StoreWriter:
         event = CloudEvent(id=f"{store.key}:{store.updated_at}:{time.time_ns()}", source="shopsync/stores",
                            type=f"shopsync.store.{store.status}", data=value, time=rfc3339(time.time()),
                            subject=store.key)
-        await self._producer.send_and_wait(self._topic, value, key=store.key.encode(), headers=to_headers(event))
+        await deliver(self._producer, self._topic, value, store.key.encode(), to_headers(event))
 
     async def delete(self, key: str) -> None:
-        await self._producer.send_and_wait(self._topic, None, key=key.encode())
+        await deliver(self._producer, self._topic, None, key.encode())

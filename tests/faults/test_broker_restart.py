@@ -17,6 +17,7 @@ from shared.kafka import create_producer
 from shared.settings import load_settings
 from shared.stores.crypto import generate_key
 from shared.topic_admin import ensure_topics
+from shared.producer import ManagedProducer
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED
 from shopsync.localkafka import LocalKafka
 from tests.conftest import Sandbox
@@ -135,3 +136,124 @@ async def test_store_sync_rides_out_a_broker_restart(private_broker: LocalKafka,
             await task
     shipped = [s["order_id"] for s in (await sandbox.control("GET", "/sandbox/shipments")).json()]
     assert sorted(shipped) == sorted(o["id"] for o in orders)
+
+
+def wedge(producer: ManagedProducer) -> int:
+    """Give a managed producer's current aiokafka producer the sequence gap aiokafka#1017 leaves behind on every
+    partition it has written: its next send there is refused with OutOfOrderSequenceNumber."""
+    numbers = producer._producer._txn_manager._sequence_numbers  # type: ignore[union-attr]
+    written = [tp for tp, n in numbers.items() if n > 0]
+    for tp in written:
+        numbers[tp] += 5
+    return len(written)
+
+
+async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restart_and_wedged_producers(
+        private_broker: LocalKafka, sandbox: Sandbox) -> None:
+    """Orders, cancellations and shipments in flight while the broker restarts; then every long-lived producer is
+    wedged as aiokafka leaves it. No service restarts, and the end state matches the sandbox's truth."""
+    from services.store_sync.service import StoreSyncService
+    from shared.envelope import rfc3339
+    from shared.kafka import create_managed_producer
+    from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
+
+    settings = load_settings(
+        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart-wedge.",
+        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
+        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
+        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_reconcile_interval_s=0,
+        shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20, shopsync_sync_retry_base_s=0.05)
+    await ensure_topics(settings)
+    h = Harness(settings, sandbox, "")
+    app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
+    async with serve_app(app) as url:
+        await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",
+                                                          "redirect_url": url + "/oauth/tiktok/callback",
+                                                          "time_factor": 600.0})
+        assert (await h.link("Main store", "LA Warehouse")).status_code == 200
+        await h.start_ingest()
+        mapping_producer = create_managed_producer(settings, "mapping")
+        await mapping_producer.start()
+        mapping = MappingService(settings, mapping_producer)
+        stop = asyncio.Event()
+        mapping_task = asyncio.create_task(mapping.run(stop))
+        sync = StoreSyncService(settings, client=h.client())
+        sync_task = asyncio.create_task(sync.run(stop))
+        oms = create_managed_producer(settings, "oms")
+        await oms.start()
+        shipments = topic_name(OMS_SHIPMENTS, settings.shopsync_topic_prefix)
+
+        async def burst(n: int) -> list[dict]:
+            return list(await asyncio.gather(*(h.create_order(warehouse_id=LA) for _ in range(n))))
+
+        async def ship(order: dict, n: int) -> None:
+            await oms.deliver(shipments, orjson.dumps({
+                "shipment_id": f"w{n}", "shop_id": order["shop_id"], "order_id": order["id"], "carrier": "usps",
+                "tracking_number": f"WEDGE{n:04d}", "line_item_ids": None, "shipped_at": rfc3339(0)}),
+                key=f"{order['shop_id']}:{order['id']}".encode())
+
+        try:
+            async with asyncio.timeout(60):  # all three have started (state restored, consuming)
+                while not (hasattr(h.service, "worker") and mapping.ready.is_set() and sync.inventory is not None):
+                    await asyncio.sleep(0.1)
+            created = await burst(10) + await burst(10)
+            down = asyncio.create_task(asyncio.to_thread(private_broker.stop))
+            created += await burst(10)  # pushed while the broker goes away: 503, retried by the sandbox
+            cancelled = [o["id"] for o in created[:5]]
+            for order_id in cancelled:
+                await h.move(order_id, "CANCELLED")
+            await down
+            await asyncio.sleep(10)
+            await asyncio.to_thread(private_broker.start)
+            producers = {"ingest": h.service.producer, "mapping": mapping_producer,  # type: ignore[union-attr]
+                         "store_sync": sync.producer}
+            shipped: list[dict] = []
+            open_ids: set[str] = set()
+
+            async with TopicView(settings, ORDERS_ENRICHED) as enriched, TopicView(settings, SYNC_RESULTS) as results:
+                def state() -> tuple[set[str], set[str]]:
+                    latest = {v["order_id"]: v["mapping_state"] for v in enriched.latest().values()}
+                    applied = {v["order_id"] for v in results.values() if v["status"] == "applied"}
+                    return {oid for oid, s in latest.items() if s != "withdrawn"}, applied
+
+                async def settle() -> None:
+                    expected = (open_ids, {o["id"] for o in shipped})
+                    try:
+                        async with asyncio.timeout(150):
+                            while state() != expected:
+                                await enriched.poll()
+                                await results.poll()
+                    except TimeoutError:
+                        active, applied = state()
+                        raise AssertionError(f"active but not open: {active - open_ids}; open but not active: "
+                                             f"{open_ids - active}; shipped, not applied: "
+                                             f"{expected[1] - applied}") from None
+
+                async def round_of(orders: int, cancel: int, ship_from: int, ships: int) -> None:
+                    fresh = await burst(orders)
+                    created.extend(fresh)
+                    for order in fresh[:cancel]:
+                        await h.move(order["id"], "CANCELLED")
+                        cancelled.append(order["id"])
+                    for order in created[ship_from:ship_from + ships]:
+                        await ship(order, len(shipped))
+                        shipped.append(order)
+                    open_ids.clear()
+                    open_ids.update({o["id"] for o in created} - set(cancelled) - {o["id"] for o in shipped})
+                    await settle()
+
+                await round_of(10, 0, 10, 2)  # after the outage: every service publishes with its producer
+                wedged = {name: wedge(p) for name, p in producers.items()}  # type: ignore[arg-type]
+                assert all(wedged.values()), wedged
+                before = {name: p.restarts for name, p in producers.items()}  # type: ignore[union-attr]
+                await round_of(10, 3, 12, 3)  # each producer's next send is refused: it is replaced
+            assert not mapping_task.done() and not sync_task.done() and not h.task.done()  # type: ignore[union-attr]
+            restarts = {name: p.restarts for name, p in producers.items()}  # type: ignore[union-attr]
+            assert all(restarts[name] > before[name] for name in producers), (before, restarts)
+            print(f"producer restarts: {restarts} (before the wedge: {before})")
+        finally:
+            stop.set()
+            h.stop.set()
+            await asyncio.gather(mapping_task, sync_task, *(t for t in [h.task] if t), return_exceptions=True)
+            await mapping_producer.stop()
+            await oms.stop()

@@ -48,8 +48,8 @@ class MemoryPublisher:
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def ready(self) -> bool:
-        return not self.fail
+    async def readiness_problem(self) -> str | None:
+        return "down" if self.fail else None
 
     async def publish(self, key: bytes, value: bytes, headers: list) -> None:
         if self.fail:
