@@ -68,7 +68,13 @@ class Settings(BaseSettings):
     tiktok_api_base: str = Field(default="https://open-api.tiktokglobalshop.com", description="Open API base URL.")
     tiktok_auth_base: str = Field(default="https://auth.tiktok-shops.com", description="Token API base URL.")
     tiktok_authorize_url: str = Field(
-        default="https://services.tiktokshop.com/open/authorize", description="Seller authorization page URL."
+        default="https://services.tiktokshop.com/open/authorize",
+        description="Seller authorization page URL for sellers outside the US (`stores link` without `--region US`).",
+    )
+    tiktok_authorize_url_us: str = Field(
+        default="https://services.us.tiktokshop.com/open/authorize",
+        description="Seller authorization page URL for US sellers (`stores link --region US`); TikTok's docs also "
+                    "name services.tiktokshops.us: use the host of the link Partner Center gives you.",
     )
     tiktok_rate_limit_qps: float = Field(default=50.0, description="TikTok's rate limit per (app, shop); requests are paced at 96% of it.")
     tiktok_timeout_s: float = Field(default=10.0, description="HTTP timeout for TikTok API calls.")

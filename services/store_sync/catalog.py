@@ -1,17 +1,19 @@
 """The catalog view: which TikTok product/SKU carries a seller SKU in a shop (compacted `tiktok.catalog`,
-key `{shop_id}:{seller_sku}`), kept from Search Products on a schedule and from Inventory Search on product
-webhooks."""
+key `{shop_id}:{seller_sku}`), kept from Search Products on a schedule (walked past TikTok's 10,000-result cap by
+`catalog_walk`) and from Inventory Search on product webhooks."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from services.store_sync.catalog_walk import by_seller_skus, walk_catalog
 from shared.envelope import CloudEvent, rfc3339, to_headers
 from shared.kafka import read_to_end
 from shared.logging import get_logger
@@ -22,7 +24,7 @@ from shared.tiktok.client import TikTokClient
 from shared.topics import TIKTOK_CATALOG, topic_name
 
 log = get_logger("store_sync.catalog")
-GONE_STATUSES = frozenset({"DELETED", "FREEZE"})
+GONE_STATUSES = frozenset({"DELETED"})  # FREEZE stays: its results name the status
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,8 @@ class Catalog:
 
 
 def entries_from_products(shop_id: str, products: list[dict[str, Any]]) -> dict[str, CatalogEntry]:
-    """Search Products pages (or Inventory Search items) → entries by key; SKUs without a seller SKU are left
-    out (nothing can map to them), as are deleted and frozen products."""
+    """Search Products pages (or Inventory Search items) → entries by key, each SKU with its product's status;
+    SKUs without a seller SKU are left out (nothing can map to them), as are deleted products."""
     entries: dict[str, CatalogEntry] = {}
     for product in products:
         status = str(product.get("status") or "ACTIVATE")
@@ -127,19 +129,40 @@ class CatalogKeeper:
         self.producer = producer
         self.topic = topic_name(TIKTOK_CATALOG, settings.shopsync_topic_prefix)
         self.refreshed_at: dict[str, float] = {}
+        self.partial: dict[str, bool] = {}  # shop → its catalog holds the mapped seller SKUs only
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def refresh_shop(self, shop_id: str) -> set[str]:
-        """Full refresh of one shop with Search Products (every page)."""
+    async def refresh_shop(self, shop_id: str, mapped: Collection[str] = ()) -> set[str]:
+        """Full refresh of one shop with Search Products; `mapped` are the shop's mapped seller SKUs (a shop over
+        TikTok's 10,000-result cap may be read by those alone: `catalog_walk`)."""
         async with self._locks.setdefault(shop_id, asyncio.Lock()):
             auth = await self.tokens.shop_auth(shop_id)
-            products = [p async for p in self.client.search_products(auth)]
-            fresh = entries_from_products(shop_id, products)
+
+            async def page(body: dict[str, Any], size: int, token: str) -> tuple[list[dict[str, Any]], str, int]:
+                return await self.client.search_products_page(auth, body, page_size=size, page_token=token)
+
+            walk = await walk_catalog(page, sorted(mapped), now=int(time.time()))
+            fresh = entries_from_products(shop_id, walk.products)
             changed = await self._publish(fresh, self.catalog.shop_entries(shop_id))
+            self.partial[shop_id] = walk.partial
             self.refreshed_at[shop_id] = time.monotonic()
-            log.info("catalog_refreshed", shop_id=shop_id, products=len(products), seller_skus=len(fresh),
-                     changed=len(changed))
+            log.info("catalog_refreshed", shop_id=shop_id, products=len(walk.products), seller_skus=len(fresh),
+                     changed=len(changed), strategy=walk.strategy, calls=walk.calls)
             return changed
+
+    async def look_up(self, shop_id: str, seller_skus: Collection[str]) -> set[str]:
+        """Read these seller SKUs from TikTok (a partial catalog meeting a new mapping); the changed keys."""
+        async with self._locks.setdefault(shop_id, asyncio.Lock()):
+            auth = await self.tokens.shop_auth(shop_id)
+
+            async def page(body: dict[str, Any], size: int, token: str) -> tuple[list[dict[str, Any]], str, int]:
+                return await self.client.search_products_page(auth, body, page_size=size, page_token=token)
+
+            products, _ = await by_seller_skus(page, sorted(seller_skus))
+            wanted = {mapping_key(shop_id, s) for s in seller_skus}
+            fresh = {k: e for k, e in entries_from_products(shop_id, products).items() if k in wanted}
+            current = {k: e for k, e in self.catalog.shop_entries(shop_id).items() if k in wanted}
+            return await self._publish(fresh, current)
 
     async def refresh_products(self, shop_id: str, product_ids: list[str],
                                statuses: dict[str, str] | None = None) -> set[str]:

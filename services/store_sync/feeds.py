@@ -11,13 +11,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.store_sync.catalog import CatalogKeeper
 from services.store_sync.inventory import InventorySync
+from services.store_sync.product_events import INVENTORY_STATUS_CHANGE, parse_product_event
 from services.store_sync.records import BadRecord, parse_shipment, parse_stock
 from services.store_sync.results import ResultWriter, SyncResult
 from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
@@ -31,8 +31,6 @@ from shared.stores.tokens import StoreUnavailable
 from shared.tiktok.errors import TikTokError
 
 log = get_logger("store_sync")
-PRODUCT_EVENTS = frozenset({5, 15, 16})  # status change, information change, creation
-INVENTORY_STATUS_CHANGE = 27
 
 
 def _next_offsets(batches: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, int]:
@@ -143,27 +141,22 @@ class ProductWebhookFeed:
             self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
     async def _one(self, value: bytes | None) -> None:
-        try:
-            doc = orjson.loads(value or b"")
-            kind, shop_id, data = int(doc["type"]), str(doc["shop_id"]), doc.get("data") or {}
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return  # the gateway validated the envelope; nothing here for store sync
-        if kind not in PRODUCT_EVENTS and kind != INVENTORY_STATUS_CHANGE:
-            return
+        event = parse_product_event(value)
+        if event is None:
+            return  # not a product or inventory event (the gateway validated the envelope)
+        shop_id, product_id = event.shop_id, event.product_id
         store = self.table.stores.get(shop_id)
-        if store is None or not store.is_active or not store.auto_sync_inventory or "product_id" not in data:
+        if store is None or not store.is_active or not store.auto_sync_inventory:
             return
-        product_id = str(data["product_id"])  # a JSON number in type 5 samples: ids are strings here
-        if kind == INVENTORY_STATUS_CHANGE:
-            seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(data.get("sku_id")))
+        if event.type == INVENTORY_STATUS_CHANGE:
+            seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
             if seller_sku is None:
                 await self._refresh(shop_id, product_id, None)
-                seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(data.get("sku_id")))
+                seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
             if seller_sku is not None and self.inventory.recheck(shop_id, seller_sku, "inventory_webhook"):
-                log.info("inventory_recheck", shop_id=shop_id, seller_sku=seller_sku,
-                         tiktok_status=data.get("current_inventory_status"))
+                log.info("inventory_recheck", shop_id=shop_id, seller_sku=seller_sku)
             return
-        status = {product_id: str(data["status"])} if kind == 5 and data.get("status") else None
+        status = {product_id: event.status} if event.status else None
         for key in await self._refresh(shop_id, product_id, status):
             self.inventory.recheck(shop_id, key.partition(":")[2], "catalog_change")
 
@@ -189,7 +182,9 @@ async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inv
                     last is not None and time.monotonic() - last < settings.shopsync_catalog_refresh_s):
                 continue
             try:
-                changed, _ = await with_retries(lambda s=shop_id: keeper.refresh_shop(s), stop=stop, what="catalog",
+                mapped = inventory.mapped_seller_skus(shop_id)
+                changed, _ = await with_retries(lambda s=shop_id, m=mapped: keeper.refresh_shop(s, m), stop=stop,
+                                                what="catalog",
                                                 max_attempts=settings.shopsync_sync_max_attempts,
                                                 base_s=settings.shopsync_sync_retry_base_s)
             except Interrupted:

@@ -13,12 +13,16 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from services.store_sync.catalog import Catalog, CatalogKeeper
 from services.store_sync.inventory_plan import (Target, find_targets, linked_warehouses, plan_update, result_for,
                                                 stock_from_search)
+from services.store_sync.inventory_rules import (STATUS_NOT_ALLOWED, STATUS_NOT_ALLOWED_CODE, ZERO_NOT_ALLOWED,
+                                                 ZERO_REFUSED_CODES, rejection_reason, status_not_allowed_detail,
+                                                 zero_not_allowed_detail)
 from services.store_sync.records import StockLevel
 from services.store_sync.results import ResultWriter, SyncResult
 from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
@@ -29,6 +33,7 @@ from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
+from shared.tiktok.models import ShopAuth
 
 log = get_logger("store_sync.inventory")
 PRODUCT_CONCURRENCY = 8  # calls in flight per store; the client's limiter paces them at the QPS limit
@@ -64,6 +69,7 @@ class InventorySync:
         self.levels: dict[str, StockLevel] = {}
         self.pending: dict[str, Pending] = {}
         self.stats = FlushStats()
+        self.refused_statuses: dict[str, set[str]] = defaultdict(set)  # shop → statuses TikTok answered 12052901
         self._due: float | None = None
         self._after: list[Callable[[], Awaitable[None]]] = []
 
@@ -129,12 +135,13 @@ class InventorySync:
             by_code[getattr(mapping, "product_code", "")].append((shop_id, seller_sku))
         shops = {shop for code in batch for shop, _ in by_code.get(code, ())}
         await self._ensure_catalogs(shops)
+        await self._look_up_missing([p for code in batch for p in by_code.get(code, ())])
         results: list[SyncResult] = []
         targets: dict[str, list[Target]] = defaultdict(list)
         for code, pending in batch.items():
             level = self.levels[code]
             found, skipped = find_targets(code, level.available, pending.cause, by_code.get(code, ()),
-                                          self.table.stores, self.catalog, pending.only)
+                                          self.table.stores, self.catalog, pending.only, self.refused_statuses)
             results += skipped
             for target in found:
                 targets[target.shop_id].append(target)
@@ -156,11 +163,31 @@ class InventorySync:
                     or not store.auto_sync_inventory:
                 continue
             try:
-                await with_retries(lambda s=shop_id: self.keeper.refresh_shop(s), stop=self.stop, what="catalog",
+                await with_retries(lambda s=shop_id: self.keeper.refresh_shop(s, self.mapped_seller_skus(s)),
+                                   stop=self.stop, what="catalog",
                                    max_attempts=self.settings.shopsync_sync_max_attempts,
                                    base_s=self.settings.shopsync_sync_retry_base_s)
             except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_refresh_failed", shop_id=shop_id, error=str(exc))
+
+    def mapped_seller_skus(self, shop_id: str) -> list[str]:
+        """The shop's seller SKUs that have a mapping (what a catalog over TikTok's search cap is read by)."""
+        prefix = f"{shop_id}:"
+        return [key[len(prefix):] for key in list(self.mappings) if key.startswith(prefix)]
+
+    async def _look_up_missing(self, pairs: list[tuple[str, str]]) -> None:
+        """Mapped seller SKUs a partial catalog (a shop over the search cap) has not read yet: read them now."""
+        missing: dict[str, set[str]] = defaultdict(set)
+        for shop_id, seller_sku in pairs:
+            if self.keeper.partial.get(shop_id) and self.catalog.get(shop_id, seller_sku) is None:
+                missing[shop_id].add(seller_sku)
+        for shop_id, skus in missing.items():
+            try:
+                await with_retries(lambda s=shop_id, k=skus: self.keeper.look_up(s, k), stop=self.stop,
+                                   what="catalog_lookup", max_attempts=self.settings.shopsync_sync_max_attempts,
+                                   base_s=self.settings.shopsync_sync_retry_base_s)
+            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
+                log.error("catalog_lookup_failed", shop_id=shop_id, error=str(exc))
 
     async def _push_shop(self, shop_id: str, targets: list[Target]) -> list[SyncResult]:
         store = self.table.stores[shop_id]
@@ -197,18 +224,31 @@ class InventorySync:
         done = await asyncio.gather(*(one(pid, group) for pid, group in by_product.items()))
         return [r for rs in done for r in rs]
 
-    async def _update(self, auth: object, product_id: str, body: list[dict[str, object]],
+    async def _update(self, auth: ShopAuth, product_id: str, body: list[dict[str, Any]],
                       changing: list[tuple[Target, str, int]]) -> list[SyncResult]:
+        """One Update Inventory call and its per-SKU outcomes. A whole-call refusal of a 0 (12052055 /
+        12019024) fails the SKUs holding a 0 (`inventory:zero_not_allowed`, never retried) and sends the others
+        once more without them."""
         try:
             self.stats.update_calls += 1
             errors, attempts = await self._retrying(
-                lambda: self.client.update_inventory(auth, product_id, body), "inventory_update")  # type: ignore[arg-type]
+                lambda: self.client.update_inventory(auth, product_id, body), "inventory_update")
         except GaveUp as exc:
             return [result_for(t, "failed", "inventory:tiktok_unavailable", str(exc.last), exc.last.code,
                                attempts=exc.attempts, warehouse_id=w) for t, w, _ in changing]
         except TikTokError as exc:
-            return [result_for(t, "failed", f"inventory:rejected:{exc.code}", exc.message, exc.code, attempts=1,
-                               warehouse_id=w) for t, w, _ in changing]
+            zero = {str(s["id"]) for s in body if any(i["quantity"] == 0 for i in s["inventory"])}
+            if exc.code in ZERO_REFUSED_CODES and zero:
+                rest = [s for s in body if str(s["id"]) not in zero]
+                refused = [c for c in changing if c[0].sku_id in zero]
+                results = [self._refusal(t, w, before, exc.code, exc.message, 1) for t, w, before in refused]
+                if rest:
+                    results += await self._update(auth, product_id, rest,
+                                                  [c for c in changing if c[0].sku_id not in zero])
+                return results
+            if exc.code == STATUS_NOT_ALLOWED_CODE:
+                changing = await self._with_current_status(auth, changing)
+            return [self._refusal(t, w, before, exc.code, exc.message, 1) for t, w, before in changing]
         failed = {str((e.get("detail") or {}).get("sku_id")): e for e in errors}
         results = []
         for target, warehouse, before in changing:
@@ -221,10 +261,34 @@ class InventorySync:
             extra = (error.get("detail") or {}).get("extra_errors") or []
             code = int(extra[0].get("code") or error.get("code") or 0) if extra else int(error.get("code") or 0)
             message = "; ".join(str(e.get("message")) for e in extra) or str(error.get("message"))
-            results.append(result_for(target, "failed", f"inventory:rejected:{code}", message, code,
-                                      attempts=attempts, warehouse_id=warehouse, tiktok_quantity=before))
+            results.append(self._refusal(target, warehouse, before, code, message, attempts))
         return results
 
-    async def _retrying(self, call: Callable[[], Awaitable[object]], what: str) -> tuple[object, int]:
+    def _refusal(self, target: Target, warehouse: str, before: int, code: int | None, message: str,
+                 attempts: int) -> SyncResult:
+        """A `failed` result for one SKU TikTok refused, with the reason and fix its code calls for."""
+        reason = rejection_reason(code, target.quantity)
+        if reason == ZERO_NOT_ALLOWED:
+            message = zero_not_allowed_detail(target.seller_sku, target.shop_id, target.buffer, code)
+        elif reason == STATUS_NOT_ALLOWED:
+            if target.product_status != "ACTIVATE":
+                self.refused_statuses[target.shop_id].add(target.product_status)
+            message = status_not_allowed_detail(target.seller_sku, target.product_id, target.product_status)
+        return result_for(target, "failed", reason, message, code, attempts=attempts, warehouse_id=warehouse,
+                          tiktok_quantity=before)
+
+    async def _with_current_status(self, auth: ShopAuth, changing: list[tuple[Target, str, int]]
+                                   ) -> list[tuple[Target, str, int]]:
+        """The targets with their product's status as Search Products shows it now (the catalog may be stale)."""
+        skus = list(dict.fromkeys(t.seller_sku for t, _, _ in changing))[:10]
+        try:
+            products = [p async for p in self.client.search_products(auth, seller_skus=skus)]
+        except TikTokError:
+            return changing
+        status = {str(p.get("id")): str(p.get("status") or "") for p in products}
+        return [(replace(t, product_status=status.get(t.product_id) or t.product_status), w, b)
+                for t, w, b in changing]
+
+    async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> tuple[Any, int]:
         return await with_retries(call, max_attempts=self.settings.shopsync_sync_max_attempts,
                                   base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop, what=what)

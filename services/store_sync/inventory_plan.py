@@ -1,8 +1,9 @@
 """Which TikTok SKUs an OMS quantity goes to, and the Update Inventory body for one product (pure).
 
 A product code fans out to every (store with inventory sync on, seller SKU) the mapping table maps to it, and
-each seller SKU to the TikTok SKUs the catalog lists for it. TikTok wants every warehouse of a SKU in the call:
-the one linked warehouse gets the new quantity, the others go back with their current quantities.
+each seller SKU to the TikTok SKUs the catalog lists for it (products in a status TikTok refuses updates for are
+skipped, see `inventory_rules`). TikTok wants every warehouse of a SKU in the call: the one linked warehouse gets
+the new quantity (at most 99,999), the others go back with their current quantities.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.store_sync.catalog import Catalog
+from services.store_sync.inventory_rules import (STATUS_NOT_ALLOWED, clamp_note, clamp_quantity,
+                                                 status_allows_update, status_not_allowed_detail)
 from services.store_sync.results import SyncResult
 from shared.stores.model import StoreRecord
 
@@ -30,27 +33,41 @@ class Target:
     oms_available: int
     buffer: int
     cause: str
+    product_status: str = "ACTIVATE"
+
+    @property
+    def wanted(self) -> int:
+        return max(self.oms_available - self.buffer, 0)
 
     @property
     def quantity(self) -> int:
-        return max(self.oms_available - self.buffer, 0)
+        """What TikTok should show: max(available - buffer, 0), at most 99,999."""
+        return clamp_quantity(self.wanted)[0]
+
+    @property
+    def clamped(self) -> bool:
+        return clamp_quantity(self.wanted)[1]
 
     def ids(self) -> dict[str, Any]:
         return {"product_code": self.product_code, "shop_id": self.shop_id, "seller_sku": self.seller_sku,
                 "product_id": self.product_id, "sku_id": self.sku_id, "oms_available": self.oms_available,
-                "inventory_buffer": self.buffer, "quantity": self.quantity, "cause": self.cause}
+                "inventory_buffer": self.buffer, "quantity": self.quantity, "clamped": self.clamped,
+                "product_status": self.product_status, "cause": self.cause}
 
 
 def result_for(target: Target, status: str, reason: str | None = None, detail: str | None = None,
                code: int | None = None, **more: Any) -> SyncResult:
+    if target.clamped:
+        detail = f"{detail}; {clamp_note(target.wanted)}" if detail else clamp_note(target.wanted)
     return SyncResult("inventory", target.product_code, status, reason, detail, code,  # type: ignore[arg-type]
                       ids=target.ids() | more)
 
 
 def find_targets(product_code: str, available: int, cause: str, mapped: Iterable[tuple[str, str]],
-                 stores: dict[str, StoreRecord], catalog: Catalog,
-                 only: set[tuple[str, str]] | None = None) -> tuple[list[Target], list[SyncResult]]:
-    """Targets for one product's quantity, and the results for the (store, seller SKU) pairs that get none."""
+                 stores: dict[str, StoreRecord], catalog: Catalog, only: set[tuple[str, str]] | None = None,
+                 refused: dict[str, set[str]] | None = None) -> tuple[list[Target], list[SyncResult]]:
+    """Targets for one product's quantity, and the results for the (store, seller SKU) pairs or TikTok SKUs that
+    get none; `refused` holds, per shop, the product statuses TikTok answered 12052901 for."""
     pairs = sorted(p for p in mapped if only is None or p in only)
     if not pairs and only is None:
         return [], [SyncResult("inventory", product_code, "skipped", "inventory:unmapped_product",
@@ -79,8 +96,13 @@ def find_targets(product_code: str, available: int, cause: str, mapped: Iterable
                                       "the product in TikTok Seller Center", ids=base))
             continue
         for sku in entry.skus:
-            targets.append(Target(product_code, shop_id, seller_sku, sku.product_id, sku.sku_id, available,
-                                  max(store.inventory_buffer, 0), cause))
+            target = Target(product_code, shop_id, seller_sku, sku.product_id, sku.sku_id, available,
+                            max(store.inventory_buffer, 0), cause, sku.product_status)
+            if status_allows_update(sku.product_status, (refused or {}).get(shop_id, ())):
+                targets.append(target)
+            else:
+                results.append(result_for(target, "skipped", STATUS_NOT_ALLOWED, status_not_allowed_detail(
+                    seller_sku, sku.product_id, sku.product_status)))
     return targets, results
 
 

@@ -1,7 +1,8 @@
 """One OMS shipment → TikTok: read the order, plan, resolve the carrier, call the right endpoint, say what happened.
 
-`sync` makes one attempt; 429/5xx/timeouts/expired tokens propagate so the worker can back off and try again.
-Every other outcome is a `SyncResult`.
+`sync` makes one attempt; 429/5xx/"system busy"/timeouts/expired tokens propagate so the worker — the one place
+that retries shipments — can back off and try again (the client sends the shipping writes once). Every other
+outcome is a `SyncResult`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from shared.logging import get_logger
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import NotFound, RateLimited, TikTokError, TokenExpired, Transient
+from shared.tiktok.errors import InvalidPath, NotFound, RateLimited, TikTokError, TokenExpired, Transient
 from shared.tiktok.models import ShippingProvider, ShopAuth
 
 log = get_logger("store_sync.shipments")
@@ -26,7 +27,8 @@ ALREADY_SHIPPED = frozenset({21008099, 11006021, 21011006, 21011020, 21042056, 2
 BAD_TRACKING = frozenset({21011022, 11028006, 21004012, 21004015, 21004016, 21022032, 21011025, 21034012})
 CANCELLED = frozenset({21011041, 21011042, 25001010})
 NOT_SELLER_SHIPPED = 21011004
-UPDATE_WINDOW = 21011049
+UPDATE_WINDOWS = {21011049: "within 72 h of shipping (US)",
+                  21011050: "only within the number of hours TikTok allows in this market"}
 UPDATE_LIMIT = frozenset({21011051, 21011052})
 RETRYABLE = (RateLimited, Transient, TokenExpired)
 
@@ -68,6 +70,10 @@ class ShipmentSyncer:
             order = await self._order(auth, shipment.order_id)
         except StoreUnavailable:
             return result("skipped", "shipment:store_not_linked", f"shop {shipment.shop_id} is not linked")
+        except RETRYABLE:
+            raise
+        except TikTokError as exc:
+            return _api_failure(exc, "order detail", result)
         if order is None:
             return result("failed", "shipment:order_not_found",
                           f"TikTok has no order {shipment.order_id} in shop {shipment.shop_id}")
@@ -84,7 +90,7 @@ class ShipmentSyncer:
         except RETRYABLE:
             raise
         except TikTokError as exc:
-            return result("failed", f"shipment:rejected:{exc.code}", f"shipping providers: {exc.message}", exc.code)
+            return _api_failure(exc, "shipping providers", result)
         ids["shipping_provider_id"] = provider.id
         try:
             endpoint, data = await self._apply(auth, store.region, order, plan, shipment, provider)
@@ -152,6 +158,8 @@ class ShipmentSyncer:
 
     async def _rejected(self, auth: ShopAuth, shipment: Shipment, exc: TikTokError, result: Any) -> SyncResult:
         code = exc.code
+        if isinstance(exc, InvalidPath):
+            return _api_failure(exc, "shipping", result)
         if code in ALREADY_SHIPPED:
             order = await self._order(auth, shipment.order_id)  # shipped meanwhile, perhaps by this very shipment
             if order is not None and plan_shipment(order, shipment).action == "done":
@@ -167,13 +175,22 @@ class ShipmentSyncer:
             return result("failed", "shipment:order_cancelled", f"the order is cancelled on TikTok: {exc.message}", code)
         if code == NOT_SELLER_SHIPPED:
             return result("skipped", "shipment:not_seller_shipping", exc.message, code)
-        if code == UPDATE_WINDOW:
+        if code in UPDATE_WINDOWS:
             return result("failed", "shipment:update_window_passed",
-                          "the tracking number can only be corrected within 72 h of shipping", code)
+                          f"the tracking number can only be corrected {UPDATE_WINDOWS[code]}: {exc.message}", code)
         if code in UPDATE_LIMIT:
             return result("failed", "shipment:update_limit_reached",
                           "TikTok allows the tracking number to be corrected only once", code)
         return result("failed", f"shipment:rejected:{code}", exc.message, code)
+
+
+def _api_failure(exc: TikTokError, call: str, result: Any) -> SyncResult:
+    """A permanent TikTok error outside the shipping decision; an invalid path is a shopsync bug to report."""
+    if isinstance(exc, InvalidPath):
+        return result("failed", "shipment:invalid_request",
+                      f"TikTok does not know the {call} path shopsync called (code {exc.code}): a bug in shopsync; "
+                      f"report it with request id {exc.request_id}", exc.code)
+    return result("failed", f"shipment:rejected:{exc.code}", f"{call}: {exc.message}", exc.code)
 
 
 class _Refused(Exception):

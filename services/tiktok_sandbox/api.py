@@ -38,6 +38,14 @@ class Faults:
     def clear(self) -> None:
         self.storm_until = 0.0
         self.error_5xx_ratio = 0.0
+        self.fulfillment_busy = 0  # the next N shipping writes answer `fulfillment_busy_code` ("system busy")
+        self.fulfillment_busy_code = 21001003
+
+    def take_fulfillment_busy(self) -> None:
+        """Raise the "system busy, try again" answer while the fault lasts (one write per count)."""
+        if self.fulfillment_busy > 0:
+            self.fulfillment_busy -= 1
+            raise ApiError(self.fulfillment_busy_code, "System busy, please try again later")
 
 
 def envelope(data: Any = None, code: int = 0, message: str = "Success", http_status: int = 200) -> JSONResponse:
@@ -155,11 +163,11 @@ class OpenApi:
             if not q.get("shop_cipher"):
                 raise ApiError(106013, "shop_cipher is required")
             shop = self.world.shop_by_cipher(q["shop_cipher"])
-            if shop is None or shop.id != grant.shop_id:
+            if shop is None or not grant.covers(shop.id):
                 raise ApiError(101000, "access token does not match shop_cipher")
         elif q.get("shop_cipher"):
             raise ApiError(36009004, "Unexpected identifier: shop_cipher")
-        self._throttle(grant.shop_id, now)
+        self._throttle(shop.id if shop is not None else grant.shop_id, now)
         if self.faults.error_5xx_ratio and random.random() < self.faults.error_5xx_ratio:
             raise ApiError(36009003, "Internal error", 500)
         return grant, shop
@@ -175,9 +183,10 @@ class OpenApi:
         window.append(now)
 
     async def shops(self, request: Request, grant: Grant, _: Any, __: bytes) -> Response:
-        s = self.world.shop(grant.shop_id)
+        """Every shop the authorization covers: one, or one per country for a cross-border seller."""
+        covered = [self.world.shop(i) for i in grant.shop_ids or (grant.shop_id,)]
         return envelope({"shops": [{"id": s.id, "name": s.name, "region": s.region, "seller_type": s.seller_type,
-                                    "cipher": s.cipher, "code": s.code}]})
+                                    "cipher": s.cipher, "code": s.code} for s in covered]})
 
     async def warehouses(self, request: Request, grant: Grant, shop: Any, __: bytes) -> Response:
         return envelope({"warehouses": self.world.warehouses[shop.id]})

@@ -23,6 +23,7 @@ class SandboxConfig:
     reorder_webhooks: bool = False
     deny_authorization: bool = False
     low_stock_threshold: int = 5  # a SKU at or below this total gets an INVENTORY_STATUS_CHANGE (27) webhook
+    refuse_zero_quantity: bool = False  # Update Inventory refuses 0 with 12052055 (current docs: 1..99,999)
 
 
 def config_from_settings(settings: "Settings", **overrides: object) -> SandboxConfig:

@@ -92,6 +92,9 @@ class Control:
             self.world.expire_tokens()
         if "drop_webhooks" in doc:
             self.pusher.drop = bool(doc["drop_webhooks"])
+        if "fulfillment_busy" in doc:
+            self.faults.fulfillment_busy = int(doc["fulfillment_busy"])
+            self.faults.fulfillment_busy_code = int(doc.get("fulfillment_busy_code", 21001003))
         return JSONResponse(self._fault_state())
 
     async def clear_faults(self, _: Request) -> Response:
@@ -101,7 +104,8 @@ class Control:
 
     def _fault_state(self) -> dict[str, Any]:
         return {"rate_limit_storm_until": self.faults.storm_until, "error_5xx_ratio": self.faults.error_5xx_ratio,
-                "drop_webhooks": self.pusher.drop}
+                "drop_webhooks": self.pusher.drop, "fulfillment_busy": self.faults.fulfillment_busy,
+                "fulfillment_busy_code": self.faults.fulfillment_busy_code}
 
     async def start_traffic(self, request: Request) -> Response:
         try:
@@ -166,14 +170,15 @@ class Control:
             return _bad(exc)
         config = self.pusher.config
         for name in ("webhook_url", "redirect_url", "duplicate_webhooks", "reorder_webhooks", "deny_authorization",
-                     "time_factor", "qps", "low_stock_threshold"):
+                     "time_factor", "qps", "low_stock_threshold", "refuse_zero_quantity"):
             if name in doc:
                 setattr(config, name, doc[name])
         return JSONResponse({"webhook_url": config.webhook_url, "redirect_url": config.redirect_url,
                              "duplicate_webhooks": config.duplicate_webhooks,
                              "reorder_webhooks": config.reorder_webhooks,
                              "deny_authorization": config.deny_authorization, "time_factor": config.time_factor,
-                             "qps": config.qps, "low_stock_threshold": config.low_stock_threshold})
+                             "qps": config.qps, "low_stock_threshold": config.low_stock_threshold,
+                             "refuse_zero_quantity": config.refuse_zero_quantity})
 
     async def expire_tokens(self, request: Request) -> Response:
         try:

@@ -1,5 +1,9 @@
 """Seller shipping and inventory paths (§8, §9): the signed Open API routes and their `/sandbox/...` control
-routes (journals of applied writes, direct stock and product edits)."""
+routes (journals of applied writes, direct stock and product edits).
+
+Assumptions (docs/sandbox.md): webhook 15's `changed_fields` naming `seller_sku`; webhook 5's `status` holding the
+product status (DOCS: audit events).
+"""
 
 from __future__ import annotations
 
@@ -62,17 +66,20 @@ class FulfillmentApi:
         return envelope({"shipping_providers": providers})
 
     async def mark_shipped(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
+        self.api.faults.take_fulfillment_busy()
         order_id = request.path_params["order_id"]
         data = logistics.mark_package_shipped(self.world, shop, order_id, _body(body))
         push_order_status(self.pusher, self.world.orders[order_id])
         return envelope(data)
 
     async def ship_package(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
+        self.api.faults.take_fulfillment_busy()
         order = logistics.ship_package(self.world, shop, request.path_params["package_id"], _body(body))
         push_order_status(self.pusher, order)
         return envelope({})
 
     async def update_shipping_info(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
+        self.api.faults.take_fulfillment_busy()
         logistics.update_shipping_info(self.world, shop, _body(body), order_id=request.path_params.get("order_id"),
                                        package_id=request.path_params.get("package_id"))
         return envelope({})
@@ -85,7 +92,8 @@ class FulfillmentApi:
         return envelope(stock.search_inventory(self.world, shop, _body(body)))
 
     async def update_inventory(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
-        data, applied = stock.update_inventory(self.world, shop, request.path_params["product_id"], _body(body))
+        data, applied = stock.update_inventory(self.world, shop, request.path_params["product_id"], _body(body),
+                                               refuse_zero=self.api.config.refuse_zero_quantity)
         threshold = self.api.config.low_stock_threshold
         for product, sku in applied:
             if sku.total <= threshold:
@@ -128,8 +136,9 @@ class FulfillmentApi:
             product = stock.create_product(self.world, await _json(request))
         except (WorldError, ValueError) as exc:
             return _bad(exc)
+        # a JSON number, as in TikTok's sample (DOCS `16-product-creation.md`); other webhooks send strings
         self.pusher.push(PRODUCT_CREATION, product.shop_id,
-                         {"product_id": product.id, "update_time": product.update_time})
+                         {"product_id": int(product.id), "update_time": product.update_time})
         return JSONResponse(self._product(product), status_code=201)
 
     async def edit_product(self, request: Request) -> Response:

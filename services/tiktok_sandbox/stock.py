@@ -1,10 +1,16 @@
 """Products and stock over the World (§9): Search Products, Inventory Search, Update Inventory, the low-stock
 webhook's payload and the control API's direct stock edits. Pure functions raising `ApiError` like TikTok.
 
-Codes: 36009004 bad page size / token / body; 12019027 more than 10 seller SKUs; 12019015 too many ids;
-12052556 product (or, per SKU, SKU) not found; 12052050 more than 100 SKUs; 12052901 product status does not
-allow it; 12052055 quantity not 0..99,999; per SKU (with `code: 0`) 12052990 "Check failed" wrapping 12052097
-warehouse not in the shop and 12052037 warehouse list not exactly the SKU's.
+Codes: 36009004 bad page size / token / body; 12019027 more than 10 seller SKUs; 12052180 a search whose pages
+would go past the 10,000th result (DOCS v202502: narrow the filter); 12019120 more than 100 product ids, 12019015
+more than 600 SKU ids; 12052556 product (or,
+per SKU, SKU) not found; 12052050 more than 100 SKUs; 12052901 product status other than ACTIVATE (DOCS; TikTok's
+Node SDK would also allow other statuses but FREEZE / DELETED); 12052055 quantity not 0..99,999, or 0 when the
+`refuse_zero_quantity` switch is on (current DOCS say 1..99,999, 2024 docs allow 0: unresolved, so both are
+served); per SKU (with `code: 0`) 12052990 "Check failed" wrapping 12052097 warehouse not in the shop and 12052037
+warehouse list not exactly the SKU's.
+
+Inventory Search given both `product_ids` and `sku_ids` uses the `sku_ids` (DOCS).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ MAX_PRODUCT_IDS = 100
 MAX_SKU_IDS = 600
 MAX_SKUS_PER_UPDATE = 100
 MAX_QUANTITY = 99_999
-FROZEN = ("DELETED", "FREEZE")
+MAX_SEARCH_RESULTS = 10_000
+UPDATABLE_STATUS = "ACTIVATE"
 TIME_FILTERS = ("update_time_ge", "update_time_le", "create_time_ge", "create_time_le")
 CURRENCY = {"US": "USD", "GB": "GBP", "UK": "GBP", "MY": "MYR", "JP": "JPY"}
 
@@ -44,6 +51,9 @@ def search_products(world: World, shop: Shop, query: dict[str, str], body: dict[
     for name in TIME_FILTERS:
         if body.get(name) is not None and (not isinstance(body[name], int) or isinstance(body[name], bool)):
             raise ApiError(36009004, f"{name} must be a Unix time in seconds")
+    if start + page_size > MAX_SEARCH_RESULTS:
+        raise ApiError(12052180, f"Search Products returns at most {MAX_SEARCH_RESULTS} results: narrow the "
+                                 "filter (seller_skus, update_time_ge / update_time_le)")
     matches = [p for p in world.products[shop.id] if _product_matches(p, body)]
     page = matches[start:start + page_size]
     return {"total_count": len(matches),
@@ -52,15 +62,17 @@ def search_products(world: World, shop: Shop, query: dict[str, str], body: dict[
 
 
 def _product_matches(product: Product, f: dict[str, Any]) -> bool:
-    checks = [
-        ("seller_skus", lambda v: any(k.seller_sku in v for k in product.skus)),
-        ("status", lambda v: v in ("ALL", product.status)),
-        ("update_time_ge", lambda v: product.update_time >= v),
-        ("update_time_le", lambda v: product.update_time <= v),
-        ("create_time_ge", lambda v: product.create_time >= v),
-        ("create_time_le", lambda v: product.create_time <= v),
-    ]
-    return all(check(f[name]) for name, check in checks if f.get(name) is not None)
+    """Every given filter holds (`status` defaults to ALL, as TikTok's does)."""
+    skus, status = f.get("seller_skus"), f.get("status")
+    if skus is not None and not any(k.seller_sku in skus for k in product.skus):
+        return False
+    if status is not None and status not in ("ALL", product.status):
+        return False
+    for name, value in (("update_time", product.update_time), ("create_time", product.create_time)):
+        low, high = f.get(f"{name}_ge"), f.get(f"{name}_le")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return False
+    return True
 
 
 def product_view(product: Product, shop: Shop) -> dict[str, Any]:
@@ -75,18 +87,20 @@ def product_view(product: Product, shop: Shop) -> dict[str, Any]:
 
 # ---- Inventory Search --------------------------------------------------------------------------------------
 def search_inventory(world: World, shop: Shop, body: dict[str, Any]) -> dict[str, Any]:
+    """By `sku_ids` when given (DOCS: they win over `product_ids`), else by `product_ids`."""
     product_ids, sku_ids = body.get("product_ids"), body.get("sku_ids")
-    for name, ids, limit in (("product_ids", product_ids, MAX_PRODUCT_IDS), ("sku_ids", sku_ids, MAX_SKU_IDS)):
+    for name, ids, limit, code in (("product_ids", product_ids, MAX_PRODUCT_IDS, 12019120),
+                                   ("sku_ids", sku_ids, MAX_SKU_IDS, 12019015)):
         if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
             raise ApiError(36009004, f"{name} must be a list of strings")
         if ids is not None and len(ids) > limit:
-            raise ApiError(12019015, f"{name} accepts at most {limit} ids")
+            raise ApiError(code, f"{name} accepts at most {limit} ids")
     if not product_ids and not sku_ids:
         raise ApiError(36009004, "product_ids or sku_ids is required")
-    if product_ids:
-        products = [p for i in dict.fromkeys(product_ids) if (p := world.product(i, shop.id)) is not None]
-    else:
+    if sku_ids:
         products = list(world.products[shop.id])
+    else:
+        products = [p for i in dict.fromkeys(product_ids or []) if (p := world.product(i, shop.id)) is not None]
     wanted = set(sku_ids) if sku_ids else None
     inventory = []
     for product in products:
@@ -104,10 +118,10 @@ def _sku_inventory(sku: Sku) -> dict[str, Any]:
 
 
 # ---- Update Inventory --------------------------------------------------------------------------------------
-def update_inventory(world: World, shop: Shop, product_id: str, body: dict[str, Any]
-                     ) -> tuple[dict[str, Any], list[tuple[Product, Sku]]]:
+def update_inventory(world: World, shop: Shop, product_id: str, body: dict[str, Any], *,
+                     refuse_zero: bool = False) -> tuple[dict[str, Any], list[tuple[Product, Sku]]]:
     """Applies every SKU that passes its checks; returns the response `data` (per-SKU `errors` when some
-    failed) and the (product, SKU) pairs applied."""
+    failed) and the (product, SKU) pairs applied. `refuse_zero`: quantities must be 1..99,999 (current docs)."""
     product = world.product(product_id, shop.id)
     if product is None:
         raise ApiError(12052556, f"product {product_id} not found")
@@ -116,11 +130,13 @@ def update_inventory(world: World, shop: Shop, product_id: str, body: dict[str, 
         raise ApiError(36009004, "skus must be a non-empty list of {id, inventory: [{warehouse_id, quantity}]}")
     if len(skus) > MAX_SKUS_PER_UPDATE:
         raise ApiError(12052050, f"at most {MAX_SKUS_PER_UPDATE} SKUs per product")
-    if product.status in FROZEN:
+    if product.status != UPDATABLE_STATUS:
         raise ApiError(12052901, f"product status {product.status} does not allow inventory updates")
     for item in (i for s in skus for i in s["inventory"]):
         if not valid_quantity(item.get("quantity")):
             raise ApiError(12052055, f"quantity must be an integer from 0 to {MAX_QUANTITY}")
+        if refuse_zero and item["quantity"] == 0:
+            raise ApiError(12052055, f"quantity must be an integer from 1 to {MAX_QUANTITY}")
     shop_warehouses = {w["id"] for w in world.warehouses[shop.id]}
     own = {k.id: k for k in product.skus}
     errors, applied = [], []

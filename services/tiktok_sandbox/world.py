@@ -41,6 +41,11 @@ class Shop:
     code: str
     seller_type: str = "LOCAL"
     authorized: bool = True
+    seller: str = ""  # shops of one seller account share it (a cross-border seller's shops); "" = its own id
+
+    @property
+    def seller_key(self) -> str:
+        return self.seller or self.id
 
 
 @dataclass(slots=True)
@@ -69,11 +74,17 @@ class Product:
 
 @dataclass(slots=True)
 class Grant:
+    """Tokens of one authorization: of the shop consented from and every shop of the same seller."""
+
     shop_id: str
     access_token: str
     access_expires: int
     refresh_token: str
     refresh_expires: int
+    shop_ids: tuple[str, ...] = ()
+
+    def covers(self, shop_id: str) -> bool:
+        return shop_id == self.shop_id or shop_id in self.shop_ids
 
 
 class World:
@@ -229,8 +240,10 @@ class World:
 
     def _grant(self, shop_id: str) -> Grant:
         now = int(self.clock())
+        seller = self.shops[shop_id].seller_key
+        covered = tuple(s.id for s in self.shops.values() if s.seller_key == seller)
         grant = Grant(shop_id, f"TTP_{secrets.token_urlsafe(24)}", now + ACCESS_TOKEN_TTL_S,
-                      f"TTR_{secrets.token_urlsafe(24)}", now + REFRESH_TOKEN_TTL_S)
+                      f"TTR_{secrets.token_urlsafe(24)}", now + REFRESH_TOKEN_TTL_S, covered)
         self.grants[grant.access_token] = grant
         self.refresh_index[grant.refresh_token] = grant.access_token
         return grant
@@ -239,14 +252,14 @@ class World:
         """Make current access tokens expired (refresh tokens stay valid)."""
         count = 0
         for grant in self.grants.values():
-            if shop_id is None or grant.shop_id == shop_id:
+            if shop_id is None or grant.covers(shop_id):
                 grant.access_expires = int(self.clock()) - 1
                 count += 1
         return count
 
     def deauthorize(self, shop_id: str) -> None:
         self.shop(shop_id).authorized = False
-        for token in [t for t, g in self.grants.items() if g.shop_id == shop_id]:
+        for token in [t for t, g in self.grants.items() if g.covers(shop_id)]:
             grant = self.grants.pop(token)
             self.refresh_index.pop(grant.refresh_token, None)
 
@@ -380,7 +393,7 @@ class World:
     def state(self) -> dict[str, Any]:
         return {
             "shops": [{"id": s.id, "name": s.name, "region": s.region, "cipher": s.cipher, "code": s.code,
-                       "authorized": s.authorized} for s in self.shops.values()],
+                       "seller_type": s.seller_type, "authorized": s.authorized} for s in self.shops.values()],
             "warehouses": {sid: ws for sid, ws in self.warehouses.items()},
             "products": {sid: [{"id": p.id, "title": p.title, "status": p.status, "skus": [
                 {"id": k.id, "seller_sku": k.seller_sku, "name": k.name} for k in p.skus]} for p in ps]

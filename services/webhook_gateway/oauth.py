@@ -1,10 +1,15 @@
-"""`GET /oauth/tiktok/callback`: TikTok redirects the seller here after consent; this completes the link."""
+"""`GET /oauth/tiktok/callback`: TikTok redirects the seller here after consent; this completes the link.
+
+When the authorization covers several shops (cross-border sellers), the page lists them, each with a link back
+here (`?state=<choice state>&shop_id=<id>`) that links the one picked.
+"""
 
 from __future__ import annotations
 
 import html
 import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -14,7 +19,7 @@ from shared.kafka import create_producer
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.stores.crypto import MissingSecretKey, TokenCipher
-from shared.stores.linking import LinkError, complete_link
+from shared.stores.linking import LinkError, ShopChoiceNeeded, complete_choice, complete_link
 from shared.stores.model import PENDING_KEY_PREFIX
 from shared.stores.table import StoreTable, StoreWriter
 from shared.stores.warehouses import WarehouseNotFound
@@ -36,8 +41,8 @@ def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] 
                              "You declined access in TikTok Shop, so the store was not linked. "
                              "Run `shopsync stores link` again when you are ready.")
             return _page(400, "Authorization failed", f"TikTok answered: {q['error']}")
-        state, code = q.get("state", ""), q.get("code", "")
-        if not state or not code:
+        state, code, shop_id = q.get("state", ""), q.get("code", ""), q.get("shop_id", "")
+        if not state or not (code or shop_id):
             return _page(400, "Invalid link", "The callback is missing its `code` or `state`.")
         try:
             cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
@@ -58,10 +63,20 @@ def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] 
                              "Run `shopsync stores link` again.")
             client = make_client()
             try:
-                store = await complete_link(pending, code, client, cipher)
+                if code:
+                    store = await complete_link(pending, code, client, cipher)
+                elif pending.access_token_enc:
+                    store = await complete_choice(pending, shop_id, client, cipher)
+                else:
+                    return _page(400, "Invalid link", "This link is not a shop choice. Run `shopsync stores link` "
+                                 "again.")
             finally:
                 await client.aclose()
             await writer.put(store)
+        except ShopChoiceNeeded as exc:
+            await writer.put(exc.pending)
+            log.info("store_link_choice", nickname=pending.nickname, shops=[s.id for s in exc.shops])
+            return _choice_page(exc)
         except WarehouseNotFound as exc:
             log.warning("store_link_failed", reason="warehouse_not_found", nickname=pending.nickname,
                         typed=exc.typed, available=exc.available)
@@ -81,6 +96,22 @@ def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] 
                      f"Orders from {warehouses} will be synced.")
 
     return [Route("/oauth/tiktok/callback", callback, methods=["GET"])]
+
+
+def _choice_page(choice: ShopChoiceNeeded) -> HTMLResponse:
+    """One link per shop the authorization covers; following one links that shop (valid 30 minutes, once)."""
+    state = choice.pending.state
+    items = "".join(
+        f"<li><a href='?{html.escape(urlencode({'state': state, 'shop_id': s.id}))}'>{html.escape(s.name)}</a> "
+        f"— region {html.escape(s.region)}, {html.escape(s.seller_type or 'shop')}, shop id {html.escape(s.id)}</li>"
+        for s in choice.shops)
+    title = "Choose the shop to link"
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
+            f"<p>This authorization covers {len(choice.shops)} shops. Pick the one to link as "
+            f"&quot;{html.escape(choice.pending.nickname)}&quot; (the link works once, for 30 minutes); to link "
+            "another one too, run <code>shopsync stores link --region REGION</code> again.</p>"
+            f"<ul>{items}</ul></body></html>")
+    return HTMLResponse(body, status_code=200)
 
 
 def _page(status: int, title: str, message: str) -> HTMLResponse:

@@ -1,8 +1,11 @@
 """Async TikTok Shop Open API client on httpx: signed requests, typed errors, retries, token refresh, rate limit.
 
-Retries: 429 / 36009002, 5xx and internal errors, timeouts and connection errors, with jittered exponential
-backoff (bounded, honouring `Retry-After`). An expired token (105002) calls `on_token_expired(shop_id)` once and
-retries with the token it returns. Requests per (app, shop) are spaced to stay under `qps`.
+Retries: 429 / 36009002, 5xx, internal and "system busy" errors, timeouts and connection errors, with jittered
+exponential backoff (bounded, honouring `Retry-After`). The shipping writes (Mark Package As Shipped, Ship Package,
+shipping-info updates) are sent once: their one caller, store sync, owns their retries, because it re-reads the
+order before each attempt (a write that landed before a timeout is then recognised, not sent twice). An expired
+token (105002) calls `on_token_expired(shop_id)` once and retries with the token it returns. Requests per (app,
+shop) are spaced to stay under `qps`.
 """
 
 from __future__ import annotations
@@ -152,14 +155,14 @@ class TikTokClient:
         if line_item_ids:
             body["order_line_item_ids"] = list(line_item_ids)
         return await self._call("POST", self._api_base, MARK_SHIPPED_PATH.format(order_id=order_id), shop=shop,
-                                body=body)
+                                body=body, retry=False)
 
     async def ship_package(self, shop: ShopAuth, package_id: str, *, tracking_number: str,
                            shipping_provider_id: str) -> dict[str, Any]:
         """Ship Package (other markets) with the seller's own carrier."""
         body = {"self_shipment": {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}}
         return await self._call("POST", self._api_base, SHIP_PACKAGE_PATH.format(package_id=package_id), shop=shop,
-                                body=body)
+                                body=body, retry=False)
 
     async def update_shipping_info(self, shop: ShopAuth, *, tracking_number: str, shipping_provider_id: str,
                                    order_id: str | None = None, package_id: str | None = None) -> dict[str, Any]:
@@ -167,7 +170,7 @@ class TikTokClient:
         path = (PACKAGE_SHIPPING_INFO_PATH.format(package_id=package_id) if package_id
                 else ORDER_SHIPPING_INFO_PATH.format(order_id=order_id))
         body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
-        return await self._call("POST", self._api_base, path, shop=shop, body=body)
+        return await self._call("POST", self._api_base, path, shop=shop, body=body, retry=False)
 
     # ---- products and inventory (§9) -----------------------------------------------------------------------
     async def search_products(self, shop: ShopAuth, *, seller_skus: Sequence[str] | None = None,
@@ -181,6 +184,15 @@ class TikTokClient:
             body["update_time_ge"] = update_time_ge
         async for product in self._pages(PRODUCT_SEARCH_PATH, shop, {"page_size": page_size}, body, "products"):
             yield product
+
+    async def search_products_page(self, shop: ShopAuth, body: dict[str, Any], *, page_size: int = 100,
+                                   page_token: str = "") -> tuple[list[dict[str, Any]], str, int]:
+        """One page of Search Products: (products, next_page_token or "", total_count). TikTok serves at most
+        10,000 results per filter (12052180), so large catalogs are walked by filter (`store_sync.catalog_walk`)."""
+        query: dict[str, Any] = {"page_size": page_size} | ({"page_token": page_token} if page_token else {})
+        data = await self._call("POST", self._api_base, PRODUCT_SEARCH_PATH, shop=shop, params=query, body=body)
+        return list(data.get("products") or []), str(data.get("next_page_token") or ""), int(data.get("total_count")
+                                                                                             or 0)
 
     async def _pages(self, path: str, shop: ShopAuth, params: dict[str, Any], body: dict[str, Any],
                      items: str) -> AsyncIterator[dict[str, Any]]:
@@ -215,8 +227,9 @@ class TikTokClient:
     # ---- transport -----------------------------------------------------------------------------------------
     async def _call(self, method: str, base: str, path: str, *, shop: ShopAuth | None = None,
                     access_token: str | None = None, params: dict[str, Any] | None = None,
-                    body: dict[str, Any] | None = None, signed: bool = True) -> dict[str, Any]:
-        """One logical call with retries and at most one token refresh; returns the envelope's `data`."""
+                    body: dict[str, Any] | None = None, signed: bool = True, retry: bool = True) -> dict[str, Any]:
+        """One logical call with retries (unless `retry` is False) and at most one token refresh; returns the
+        envelope's `data`."""
         refreshed = False
         attempt = 0
         while True:
@@ -228,7 +241,7 @@ class TikTokClient:
                 refreshed = True
                 shop = replace(shop, access_token=await self.on_token_expired(shop.shop_id))
             except (RateLimited, Transient) as exc:
-                if attempt >= self._max_retries:
+                if not retry or attempt >= self._max_retries:
                     raise
                 delay = self._backoff(attempt, getattr(exc, "retry_after", None))
                 attempt += 1

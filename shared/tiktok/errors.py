@@ -39,8 +39,13 @@ class NotFound(TikTokError):
     """The order or resource does not exist for this shop."""
 
 
+class InvalidPath(TikTokError):
+    """36009009 / 36009010: the request's path or method does not exist — a bug in shopsync to report (with the
+    request id), never "not found"."""
+
+
 class Transient(TikTokError):
-    """5xx, internal errors, timeouts and connection errors: retry."""
+    """5xx, internal errors, "system busy, try again" codes, timeouts and connection errors: retry."""
 
 
 class OtherError(TikTokError):
@@ -51,8 +56,13 @@ RATE_LIMITED_CODES = frozenset({36009002})
 TOKEN_EXPIRED_CODES = frozenset({105002})
 SIGNATURE_CODES = frozenset({106001})
 PERMISSION_CODES = frozenset({10006402, 105005, 101000, 36009033, 21011028})
-NOT_FOUND_CODES = frozenset({21008111, 36009009})
-TRANSIENT_CODES = frozenset({36009003, 36009007, 10002014, 10002015, 10037002, 10037003, 10037004})
+NOT_FOUND_CODES = frozenset({21008111})
+INVALID_PATH_CODES = frozenset({36009009, 36009010})
+# "System busy / timeout, try again" in the Mark Package As Shipped and Ship Package specs (API facts §10.7).
+FULFILLMENT_BUSY_CODES = frozenset({11001027, 11001031, 11006005, 11006026, 21001003, 21001008, 21001011, 21001043,
+                                    21001055, 21008300, 21022029, 21022030, 21042001, 21042076})
+TRANSIENT_CODES = frozenset({36009003, 36009007, 10002014, 10002015, 10037002, 10037003, 10037004}
+                            ) | FULFILLMENT_BUSY_CODES
 
 
 def error_for(code: int | None, message: str, request_id: str | None, http_status: int | None,
@@ -67,6 +77,8 @@ def error_for(code: int | None, message: str, request_id: str | None, http_statu
         return InvalidSignature(message, **kwargs)
     if code in PERMISSION_CODES:
         return PermissionDenied(message, **kwargs)
+    if code in INVALID_PATH_CODES:
+        return InvalidPath(message, **kwargs)
     if code in NOT_FOUND_CODES or (http_status == 404 and not code):
         return NotFound(message, **kwargs)
     if code in TRANSIENT_CODES or (http_status is not None and http_status >= 500):

@@ -1,8 +1,10 @@
 """Signatures TikTok Shop uses, shared by the gateway, the client and the sandbox.
 
 Webhooks (facts §1.3): lowercase hex HMAC-SHA256, key = app secret, message = app_key + raw body bytes.
-API requests (facts §4.2): sorted query params (minus `sign`, `access_token`) as key+value, path in front, the exact
-body appended for non-multipart requests, wrapped in the app secret, HMAC-SHA256 lowercase hex.
+API requests (facts §4.2, §10.11): every query param but `sign` and `access_token`, sorted, as key+value — keys
+with an empty value included, as TikTok's own Go/Java samples do (a `None` is sent as `key=` by httpx, so it signs
+as empty too) — path in front, the exact body appended for non-multipart requests, wrapped in the app secret,
+HMAC-SHA256 lowercase hex.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def string_to_sign(path: str, params: Mapping[str, object], body: bytes | None =
     parts = [path.encode()]
     for key in sorted(k for k in params if k not in _UNSIGNED_PARAMS):
         value = params[key]
-        if value is None or value == "":
-            continue
+        if value is None:
+            value = ""
         if isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         parts.append(key.encode() + str(value).encode())

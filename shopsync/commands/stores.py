@@ -55,21 +55,24 @@ async def _write(settings: Settings, *records: StoreRecord) -> None:
 @stores.command()
 @click.option("--nickname", required=True, help="Your name for this store, e.g. \"Main store\".")
 @click.option("--warehouse", default="", help="TikTok sales warehouse name to sync (blank = all warehouses).")
+@click.option("--region", default="", help="The shop's market, e.g. US or GB: US sellers get TikTok's US "
+              "authorization host, and of several shops one authorization covers, the one in this region is linked.")
 @click.option("--auto-sync-orders", type=ON_OFF, default="on", show_default=True)
 @click.option("--auto-sync-shipments", type=ON_OFF, default="on", show_default=True)
 @click.option("--auto-sync-inventory", type=ON_OFF, default="on", show_default=True)
 @click.option("--inventory-buffer", type=int, default=0, show_default=True, help="Units held back from TikTok.")
 @json_option
 @click.pass_context
-def link(ctx: click.Context, nickname: str, warehouse: str, auto_sync_orders: str, auto_sync_shipments: str,
-         auto_sync_inventory: str, inventory_buffer: int, as_json: bool) -> None:
+def link(ctx: click.Context, nickname: str, warehouse: str, region: str, auto_sync_orders: str,
+         auto_sync_shipments: str, auto_sync_inventory: str, inventory_buffer: int, as_json: bool) -> None:
     """Start linking a store: prints the TikTok authorization URL to open (valid 30 minutes, once)."""
     settings = settings_from(ctx)
     _cipher(settings)
     if not settings.tiktok_service_id:
         fail("TIKTOK_SERVICE_ID is not set (Partner Center → your app → service id)")
     try:
-        record, url = new_pending_link(settings, nickname, warehouse, auto_sync_orders=auto_sync_orders == "on",
+        record, url = new_pending_link(settings, nickname, warehouse, region=region,
+                                       auto_sync_orders=auto_sync_orders == "on",
                                        auto_sync_shipments=auto_sync_shipments == "on",
                                        auto_sync_inventory=auto_sync_inventory == "on",
                                        inventory_buffer=inventory_buffer)
@@ -77,7 +80,8 @@ def link(ctx: click.Context, nickname: str, warehouse: str, auto_sync_orders: st
         fail(str(exc))
     asyncio.run(_write(settings, record))
     if as_json:
-        print_json({"authorization_url": url, "expires_at": record.state_expires_at, "nickname": record.nickname})
+        print_json({"authorization_url": url, "expires_at": record.state_expires_at, "nickname": record.nickname,
+                    "region": record.region or None})
         return
     click.echo(f"Open this link to authorize \"{record.nickname}\" in TikTok Shop (valid 30 minutes, once):\n{url}")
 

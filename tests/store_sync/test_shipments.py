@@ -154,3 +154,34 @@ async def test_poison_records_go_to_the_dlq_and_the_feeds_keep_going(sync: SyncH
         await dlq.until(lambda rs: len(rs) >= 3)
         reasons = sorted(dict(r.headers)["shopsync_dlq_reason"].decode() for r in dlq.records)
     assert reasons == ["inventory:negative_quantity", "shipment:invalid_json", "shipment:missing_field:shop_id"]
+
+
+async def test_system_busy_codes_are_retried_by_store_sync_alone(sync: SyncHarness) -> None:
+    await linked(sync)
+    order = await sync.base.create_order(shop_id=US_SHOP)
+    await sync.sandbox_json("POST", "/sandbox/faults", {"fulfillment_busy": 2, "fulfillment_busy_code": 21042076})
+    await sync.start()
+    await sync.ship(US_SHOP, order["id"], "USPS", "TRK10020")
+    [result] = of(await sync.results(lambda rs: of(rs, order["id"])), order["id"])
+    assert (result["status"], result["endpoint"], result["attempts"]) == ("applied", "mark_package_shipped", 3)
+    calls = [c for c in await sync.sandbox_json("GET", "/sandbox/calls")
+             if c["path"] == f"/fulfillment/202309/orders/{order['id']}/packages"]
+    assert len(calls) == 3  # one call per attempt: no second retry layer in the client
+    assert [s["endpoint"] for s in await shipments(sync, order["id"])] == ["mark_package_shipped"]
+
+
+async def test_a_correction_outside_the_non_us_window_names_it(sync: SyncHarness) -> None:
+    import time
+
+    await linked(sync)
+    order = await sync.base.create_order(shop_id=MY_SHOP)
+    await sync.start()
+    await sync.ship(MY_SHOP, order["id"], "J&T Express", "MYTRK0020")
+    await sync.results(lambda rs: of(rs, order["id"]))
+    aged = int(time.time()) - 80 * 3600
+    await sync.sandbox_json("POST", f"/sandbox/orders/{order['id']}/rts_time", {"rts_time": aged})
+    await sync.ship(MY_SHOP, order["id"], "J&T Express", "MYTRK0021")
+    results = of(await sync.results(lambda rs: len(of(rs, order["id"])) == 2), order["id"])
+    assert (results[-1]["status"], results[-1]["reason"], results[-1]["tiktok_code"]) == (
+        "failed", "shipment:update_window_passed", 21011050)
+    assert "72 h" not in results[-1]["detail"]

@@ -22,7 +22,8 @@ async def shopsync(settings: Settings, *args: str, secret_key: str = KEY) -> Res
     """Run the CLI as a seller would, configured through the environment like any shopsync process."""
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
            "SHOPSYNC_SECRET_KEY": secret_key, "TIKTOK_SERVICE_ID": "svc-1",
-           "TIKTOK_AUTHORIZE_URL": "https://services.example/open/authorize"}
+           "TIKTOK_AUTHORIZE_URL": "https://services.example/open/authorize",
+           "TIKTOK_AUTHORIZE_URL_US": "https://services.us.example/open/authorize"}
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
 
 
@@ -97,3 +98,18 @@ async def test_unlink_marks_the_store_and_erases_its_tokens(settings: Settings) 
     assert result.exit_code == 0, result.output
     store = (await StoreTable().load(settings)).stores["7001"]
     assert store.status == DEAUTHORIZED and store.access_token_enc == store.refresh_token_enc == ""
+
+
+async def test_link_with_a_region_uses_that_regions_authorization_host(settings: Settings) -> None:
+    us = await shopsync(settings, "stores", "link", "--nickname", "US store", "--region", "us", "--json")
+    gb = await shopsync(settings, "stores", "link", "--nickname", "UK store", "--region", "GB", "--json")
+    assert us.exit_code == 0 and gb.exit_code == 0, us.output + gb.output
+    us_doc = orjson.loads(us.stdout[us.stdout.index("{"):])
+    gb_doc = orjson.loads(gb.stdout[gb.stdout.index("{"):])
+    assert us_doc["authorization_url"].startswith("https://services.us.example/open/authorize?")
+    assert gb_doc["authorization_url"].startswith("https://services.example/open/authorize?")
+    assert (us_doc["region"], gb_doc["region"]) == ("US", "GB")
+    pending = (await StoreTable().load(settings)).pending.values()
+    assert sorted((p.nickname, p.region) for p in pending) == [("UK store", "GB"), ("US store", "US")]
+    bad = await shopsync(settings, "stores", "link", "--nickname", "X", "--region", "Britain")
+    assert bad.exit_code != 0 and "two-letter market code" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
@@ -9,7 +10,8 @@ import pytest
 
 from shared.settings import load_settings
 from shared.stores.crypto import TokenCipher, generate_key
-from shared.stores.linking import LinkError, complete_link, new_pending_link
+from shared.stores.linking import (LinkError, ShopChoiceNeeded, choose_shop, complete_choice, complete_link,
+                                   new_pending_link, normalize_region)
 from shared.stores.model import DEAUTHORIZED, LINKED, PENDING, STATE_TTL_S, StoreRecord
 from shared.stores.table import StoreTable
 from shared.stores.tokens import REFRESH_AHEAD_S, StoreUnavailable, TokenKeeper
@@ -159,3 +161,76 @@ async def test_an_unknown_warehouse_fails_the_link_listing_the_names() -> None:
     pending, _ = new_pending_link(SETTINGS, "Main store", "Dallas", now=NOW)
     with pytest.raises(WarehouseNotFound, match='"Dallas".*"LA Warehouse", "NJ Warehouse"'):
         await complete_link(pending, "c", ScriptedTikTok(), CIPHER, now=NOW)  # type: ignore[arg-type]
+
+
+# ---- several shops, regions, the authorization host ---------------------------------------------------------
+US = AuthorizedShop("s1", "Sandbox US Store", "US", "LOCAL", "cipher-1", "C1")
+GB = AuthorizedShop("s2", "EU Store GB", "GB", "CROSS_BORDER", "cipher-2", "C2")
+DE = AuthorizedShop("s3", "EU Store DE", "DE", "CROSS_BORDER", "cipher-3", "C3")
+
+
+@pytest.mark.parametrize(("shops", "region", "shop_id", "chosen"), [
+    ([US], "", "", "s1"),
+    ([GB, DE], "", "", None),  # the seller picks
+    ([GB, DE], "DE", "", "s3"),
+    ([US, GB, DE], "GB", "", "s2"),
+    ([GB, DE], "", "s2", "s2"),
+    ([US], "US", "", "s1"),
+])
+def test_which_shop_an_authorization_links(shops: list[AuthorizedShop], region: str, shop_id: str,
+                                           chosen: str | None) -> None:
+    shop = choose_shop(shops, region=region, shop_id=shop_id)
+    assert (shop.id if shop else None) == chosen
+
+
+@pytest.mark.parametrize(("shops", "region", "shop_id", "message"), [
+    ([], "", "", "no shop"),
+    ([GB, DE], "FR", "", "no shop in region FR; it covers EU Store GB (GB), EU Store DE (DE)"),
+    ([US], "GB", "", "no shop in region GB"),
+    ([GB, DE], "", "s9", "Shop s9 is not one of the shops"),
+])
+def test_a_shop_the_authorization_does_not_cover_fails_naming_what_it_covers(
+        shops: list[AuthorizedShop], region: str, shop_id: str, message: str) -> None:
+    with pytest.raises(LinkError, match=re.escape(message)):
+        choose_shop(shops, region=region, shop_id=shop_id)
+
+
+@pytest.mark.parametrize(("typed", "region", "host"), [
+    ("", "", "https://row.example/open/authorize"),
+    ("gb", "GB", "https://row.example/open/authorize"),
+    ("UK", "GB", "https://row.example/open/authorize"),
+    (" us ", "US", "https://us.example/open/authorize"),
+])
+def test_the_region_picks_the_authorization_host(typed: str, region: str, host: str) -> None:
+    settings = load_settings(tiktok_service_id="svc-1", tiktok_authorize_url="https://row.example/open/authorize",
+                             tiktok_authorize_url_us="https://us.example/open/authorize")
+    record, url = new_pending_link(settings, "Main", region=typed, now=NOW)
+    assert record.region == region and url.startswith(host + "?service_id=svc-1&state=")
+
+
+@pytest.mark.parametrize("typed", ["Britain", "G", "1A"])
+def test_a_region_that_is_not_a_market_code_is_refused(typed: str) -> None:
+    with pytest.raises(LinkError, match="two-letter market code"):
+        normalize_region(typed)
+
+
+async def test_several_shops_keep_the_tokens_encrypted_until_the_seller_picks() -> None:
+    tiktok = ScriptedTikTok(shops=[GB, DE])
+    pending, _ = new_pending_link(SETTINGS, "Europe", now=NOW)
+    with pytest.raises(ShopChoiceNeeded) as info:
+        await complete_link(pending, "code1", tiktok, CIPHER, now=NOW + 60)  # type: ignore[arg-type]
+    choice = info.value.pending
+    assert [s.id for s in info.value.shops] == ["s2", "s3"]
+    assert choice.status == PENDING and choice.state not in ("", pending.state) and choice.shop_id == ""
+    assert CIPHER.decrypt(choice.access_token_enc) == "TTP_access_code1" and "TTP_" not in choice.access_token_enc
+    tiktok.get_warehouses = _warehouses  # type: ignore[method-assign] # any shop's cipher, not only cipher-1
+    linked = await complete_choice(choice, "s3", tiktok, CIPHER, now=NOW + 120)  # type: ignore[arg-type]
+    assert (linked.status, linked.shop_id, linked.region, linked.shop_cipher, linked.state) == (
+        LINKED, "s3", "DE", "cipher-3", "")
+    with pytest.raises(LinkError, match="expired"):
+        await complete_choice(choice, "s3", tiktok, CIPHER,  # type: ignore[arg-type]
+                              now=NOW + STATE_TTL_S + 600)
+
+
+async def _warehouses(shop: ShopAuth) -> list[Warehouse]:
+    return [Warehouse(f"w-{shop.cipher}", "EU Warehouse", "SALES_WAREHOUSE", "ENABLED")]

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import (InvalidSignature, NotFound, OtherError, PermissionDenied, RateLimited,
-                                  TokenExpired, Transient)
+from shared.tiktok.errors import (InvalidPath, InvalidSignature, NotFound, OtherError, PermissionDenied,
+                                  RateLimited, TokenExpired, Transient)
 from shared.tiktok.ratelimit import RateLimiter
 from shared.tiktok.models import ShopAuth
 from tests.conftest import MY_SHOP, US_SHOP, Sandbox
@@ -144,6 +144,10 @@ def answer(code: int, status: int = 200, headers: dict[str, str] | None = None) 
     (answer(106001, 401), InvalidSignature), (answer(10006402), PermissionDenied), (answer(105005), PermissionDenied),
     (answer(21008111), NotFound), (answer(36009003, 500), Transient), (answer(0, 503), Transient),
     (answer(36009004), OtherError), (httpx.Response(502, content=b"<html>bad gateway</html>"), Transient),
+    (answer(36009009), InvalidPath), (answer(36009010), InvalidPath), (answer(36009009, 404), InvalidPath),
+    *[(answer(code), Transient) for code in (11001027, 11001031, 11006005, 11006026, 21001003, 21001008, 21001011,
+                                             21001043, 21001055, 21008300, 21022029, 21022030, 21042001, 21042076)],
+    (answer(21011050), OtherError),
 ])
 async def test_error_codes_map_to_typed_exceptions(response: httpx.Response, error: type) -> None:
     client = mock_client([response], [])
@@ -151,6 +155,19 @@ async def test_error_codes_map_to_typed_exceptions(response: httpx.Response, err
         await client.get_warehouses(ShopAuth("1", "c", "t"))
     assert type(info.value) is error
     await client.aclose()
+
+
+async def test_shipping_writes_are_sent_once_their_caller_owns_the_retries() -> None:
+    delays: list[float] = []
+    client = mock_client([answer(21001003), answer(0)], delays, max_retries=3)
+    with pytest.raises(Transient):
+        await client.mark_package_shipped(ShopAuth("1", "c", "t"), "9", tracking_number="T", shipping_provider_id="p")
+    assert delays == []
+    await client.aclose()
+    reads = mock_client([answer(21001003), answer(0)], delays, max_retries=3)
+    await reads.get_warehouses(ShopAuth("1", "c", "t"))  # reads keep the client's retries
+    assert len(delays) == 1
+    await reads.aclose()
 
 
 async def test_retry_after_is_honoured_and_retries_are_bounded() -> None:

@@ -147,10 +147,9 @@ async def test_us_refusals(sandbox: Sandbox, tiktok_client: TikTokClient) -> Non
     on_hold = await new_order(sandbox, status="ON_HOLD")
     error = await fails(21011004, tiktok_client, auth, "POST", mark(on_hold["id"]), body=good)
     assert "ON_HOLD" in error.message
-    # Ship Package is not for this market, even with a real package id
+    # (what Ship Package answers in this market is not documented: docs/sandbox.md, nothing here depends on it)
     shipped = await new_order(sandbox)
-    package_id = (await call(tiktok_client, auth, "POST", mark(shipped["id"]), body=good))["package_id"]
-    await fails(21008106, tiktok_client, auth, "POST", ship(package_id), body={"self_shipment": good})
+    await call(tiktok_client, auth, "POST", mark(shipped["id"]), body=good)
     await fails(21008111, tiktok_client, auth, "POST", ship("123456"), body={"self_shipment": good})
     assert [s["order_id"] for s in (await sandbox.control("GET", "/sandbox/shipments")).json()] == [shipped["id"]]
 
@@ -240,8 +239,6 @@ async def test_search_products(sandbox: Sandbox, tiktok_client: TikTokClient) ->
     assert product["skus"][0]["price"]["currency"] == "USD"
     assert product["skus"][0]["inventory"] == [{"warehouse_id": LA, "quantity": 100},
                                                {"warehouse_id": NJ, "quantity": 60}]
-    assert (await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 10},
-                       body={"seller_skus": ["BLACK"]}))["total_count"] == 0  # exact match only
     first = await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 4}, body={})
     rest = await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 4,
                                                                    "page_token": first["next_page_token"]}, body={})
@@ -264,7 +261,7 @@ async def test_inventory_search(sandbox: Sandbox, tiktok_client: TikTokClient) -
         {"warehouse_id": NJ, "available_quantity": 60, "committed_quantity": 0}]
     by_sku = await call(tiktok_client, auth, "POST", INVENTORY_SEARCH, body={"sku_ids": [f"{BLUE}01"]})
     assert [(i["product_id"], [k["id"] for k in i["skus"]]) for i in by_sku["inventory"]] == [(BLUE, [f"{BLUE}01"])]
-    await fails(12019015, tiktok_client, auth, "POST", INVENTORY_SEARCH, body={"product_ids": ["1"] * 101})
+    await fails(12019120, tiktok_client, auth, "POST", INVENTORY_SEARCH, body={"product_ids": ["1"] * 101})
     await fails(12019015, tiktok_client, auth, "POST", INVENTORY_SEARCH, body={"sku_ids": ["1"] * 601})
     await fails(36009004, tiktok_client, auth, "POST", INVENTORY_SEARCH, body={})
 
@@ -358,7 +355,7 @@ async def test_control_products_push_product_webhooks(sandbox: Sandbox, tiktok_c
     assert created.status_code == 201
     product = created.json()
     assert product["status"] == "ACTIVATE" and product["skus"][0]["inventory"] == [{"warehouse_id": KL, "quantity": 12}]
-    assert pushes(sandbox, 16)[-1]["data"] == {"product_id": product["id"], "update_time": product["update_time"]}
+    assert pushes(sandbox, 16)[-1]["data"] == {"product_id": int(product["id"]), "update_time": product["update_time"]}
     found = await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 5},
                        body={"seller_skus": ["BATIK-1"]})
     assert [p["id"] for p in found["products"]] == [product["id"]]
@@ -368,7 +365,7 @@ async def test_control_products_push_product_webhooks(sandbox: Sandbox, tiktok_c
     assert edited.json()["status"] == "SELLER_DEACTIVATED"
     assert pushes(sandbox, 5)[-1]["data"] | {"update_time": 0} == {
         "product_id": product["id"], "status": "SELLER_DEACTIVATED", "suspended_reason": "", "update_time": 0}
-    assert pushes(sandbox, 15)[-1]["data"]["changed_fields"] == ["seller_sku"]
+    assert pushes(sandbox, 15)[-1]["data"]["product_id"] == product["id"]  # its changed_fields: an assumption
     assert (await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 5},
                        body={"seller_skus": ["BATIK-2"], "status": "SELLER_DEACTIVATED"}))["total_count"] == 1
     assert (await sandbox.control("POST", "/sandbox/products", {"shop_id": MY_SHOP, "skus": [
@@ -376,3 +373,11 @@ async def test_control_products_push_product_webhooks(sandbox: Sandbox, tiktok_c
     assert (await sandbox.control("POST", "/sandbox/products/1", {"status": "ACTIVATE"})).status_code == 404
     assert (await sandbox.control("POST", f"/sandbox/products/{product['id']}",
                                   {"status": "GONE"})).status_code == 400
+
+
+async def test_an_unknown_path_is_invalid_path_not_not_found(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
+    from shared.tiktok.errors import InvalidPath
+
+    auth = await sandbox.authorize(tiktok_client)
+    error = await fails(36009009, tiktok_client, auth, "GET", "/order/202309/ordrs")
+    assert isinstance(error, InvalidPath)

@@ -39,3 +39,19 @@ def test_webhook_verification_is_strict() -> None:
     assert not verify_webhook("key", ["secret"], body + b" ", sig)
     assert not verify_webhook("other", ["secret"], body, sig)
     assert not verify_webhook("key", ["", ""], body, sig)
+
+
+def test_query_keys_with_empty_values_are_signed() -> None:
+    """TikTok's Go/Java samples keep empty-valued keys (only sign and access_token are left out)."""
+    import hashlib
+    import hmac
+
+    params = {"app_key": "29a39d", "timestamp": "1623812664", "page_token": "", "sign": "x", "access_token": "t"}
+    wrapped = b"e59af819cc/product/202309/products/searchapp_key29a39dpage_tokentimestamp1623812664e59af819cc"
+    expected = hmac.new(b"e59af819cc", wrapped, hashlib.sha256).hexdigest()
+    assert api_signature("e59af819cc", "/product/202309/products/search", params) == expected
+    assert expected == "bd831a593e7b7963f4ea31bf3bee2dda0f47e8c6b8022c8ae257223d12c4ebc8"
+    without = {k: v for k, v in params.items() if k != "page_token"}
+    assert api_signature("e59af819cc", "/product/202309/products/search", without) != expected
+    none_valued = {**params, "page_token": None}  # httpx sends it as `page_token=`
+    assert api_signature("e59af819cc", "/product/202309/products/search", none_valued) == expected
