@@ -14,7 +14,7 @@ from services.order_ingest.service import IngestService
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
 from shared.kafka import create_producer
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 from shared.stores.crypto import generate_key
 from shared.topic_admin import ensure_topics
 from shared.producer import ManagedProducer
@@ -28,6 +28,15 @@ from tests.topicview import TopicView
 LA = "7000000000000000001"
 
 
+def restart_settings(broker: LocalKafka, sandbox: Sandbox, prefix: str, **extra: object) -> Settings:
+    """Settings for a pipeline on the private broker, linked to the sandbox, with this test's topic prefix."""
+    return load_settings(
+        kafka_bootstrap_servers=broker.bootstrap, shopsync_topic_prefix=prefix,
+        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
+        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
+        tiktok_authorize_url=sandbox.base_url + "/open/authorize", **extra)
+
+
 @pytest.fixture
 def private_broker(tmp_path: Path):
     broker = LocalKafka(home=tmp_path / "k", port=19694, controller_port=19695, heap="384m")
@@ -37,12 +46,8 @@ def private_broker(tmp_path: Path):
 
 
 async def test_pipeline_resumes_after_a_broker_restart(private_broker: LocalKafka, sandbox: Sandbox) -> None:
-    settings = load_settings(
-        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart.",
-        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
-        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
-        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_reconcile_interval_s=0,
-        shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20)
+    settings = restart_settings(private_broker, sandbox, "restart.", shopsync_reconcile_interval_s=0,
+                                shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20)
     await ensure_topics(settings)
     h = Harness(settings, sandbox, "")
     app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
@@ -95,11 +100,7 @@ async def test_store_sync_rides_out_a_broker_restart(private_broker: LocalKafka,
     from shared.envelope import rfc3339
     from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
 
-    settings = load_settings(
-        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart-sync.",
-        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
-        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
-        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_sync_retry_base_s=0.05)
+    settings = restart_settings(private_broker, sandbox, "restart-sync.", shopsync_sync_retry_base_s=0.05)
     await ensure_topics(settings)
     h = Harness(settings, sandbox, "")
     app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
@@ -157,12 +158,8 @@ async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restar
     from shared.kafka import create_managed_producer
     from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
 
-    settings = load_settings(
-        kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="restart-wedge.",
-        tiktok_app_key=sandbox.config.app_key, tiktok_app_secret=sandbox.config.app_secret,
-        shopsync_secret_key=generate_key(), tiktok_service_id=sandbox.config.service_id,
-        tiktok_authorize_url=sandbox.base_url + "/open/authorize", shopsync_reconcile_interval_s=0,
-        shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20, shopsync_sync_retry_base_s=0.05)
+    settings = restart_settings(private_broker, sandbox, "restart-wedge.", shopsync_reconcile_interval_s=0,
+                                shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20, shopsync_sync_retry_base_s=0.05)
     await ensure_topics(settings)
     h = Harness(settings, sandbox, "")
     app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
