@@ -37,6 +37,7 @@ class OrderLine:
     sku_name: str
     sale_price: str | None = None
     original_price: str | None = None
+    package_id: str | None = None  # TikTok's package holding the line; None until TikTok packs it
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from shared.kafka import create_consumer
+from shared.kafka import create_consumer, read_to_end
 from shared.settings import Settings
 
 
@@ -43,3 +43,8 @@ class TopicView:
         for batch in (await self.consumer.getmany(timeout_ms=200)).values():
             self.records.extend(batch)
         return self.records
+
+
+async def everything(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every value on `topic` up to its end now (for "nothing else arrived" checks, no waiting)."""
+    return [orjson.loads(r.value) async for r in read_to_end(settings, topic) if r.value is not None]

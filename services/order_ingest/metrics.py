@@ -18,6 +18,8 @@ class IngestMetrics:
         self.dlq = Counter("ingest_dlq_total", "Records sent to the DLQ", ["reason"], registry=r)
         self.found_by_poll = Counter("orders_found_by_poll_total", "Orders first seen by reconciliation polling",
                                      registry=r)
+        self.stale = Counter("webhooks_stale", "Webhooks older than what was already decided (changed nothing)",
+                             ["type"], registry=r)
         self.lag = Gauge("ingest_consumer_lag", "Records behind the end of tiktok.webhooks", registry=r)
 
     def count(self, outcome: str, reasons: tuple[str, ...] | list[str] = ()) -> None:

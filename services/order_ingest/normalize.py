@@ -23,7 +23,7 @@ def normalize_order(raw: dict[str, Any], shop_id: str, store_nickname: str, now:
         line_id=str(item["id"]), sku_id=str(item["sku_id"]), seller_sku=str(item.get("seller_sku") or "").strip(),
         product_id=str(item.get("product_id", "")), product_name=str(item.get("product_name", "")),
         sku_name=str(item.get("sku_name", "")), sale_price=_opt_str(item.get("sale_price")),
-        original_price=_opt_str(item.get("original_price")),
+        original_price=_opt_str(item.get("original_price")), package_id=_opt_str(item.get("package_id") or None),
     ) for item in raw.get("line_items") or []]
     address = raw.get("recipient_address")
     recipient = Recipient(**{k: _opt_str(address.get(k)) for k in (

@@ -1,13 +1,16 @@
 """Ingest outputs: versioned upserts on `orders.ingested`, reasons on `orders.skipped`.
 
-Never publishes an older `order_version` over a newer one for a key: the last published version per key is
-restored from the compacted `orders.ingested` at start and kept up to date.
+Never publishes an older `order_version` over a newer one for a key, and never drops a change as a duplicate
+because TikTok kept `update_time` (an address or package change need not move it): at the same version the
+content the OMS receives is compared. The last published version and content digest per key are restored from
+the compacted `orders.ingested` at start and kept up to date.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,6 +25,20 @@ from shared.topics import ORDERS_INGESTED, ORDERS_SKIPPED, topic_name
 from shared.tracing import child_traceparent
 
 
+class Published(NamedTuple):
+    """What was last published for an order key."""
+
+    version: int
+    lifecycle: str
+    digest: bytes
+
+
+def content_digest(doc: dict[str, Any]) -> bytes:
+    """A digest of everything the OMS receives, except when we ingested it."""
+    content = {k: v for k, v in doc.items() if k != "ingested_at"}
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=8).digest()
+
+
 class OrderOutputs:
     """Publishes decisions; `flush` waits until everything sent so far is acknowledged."""
 
@@ -29,7 +46,8 @@ class OrderOutputs:
         self._outbox = Outbox(producer)
         self._ingested = topic_name(ORDERS_INGESTED, settings.shopsync_topic_prefix)
         self._skipped = topic_name(ORDERS_SKIPPED, settings.shopsync_topic_prefix)
-        self.versions: dict[str, tuple[int, str]] = {}  # key -> (order_version, lifecycle) last published
+        self.versions: dict[str, Published] = {}  # key -> what was last published
+        self._decided: dict[str, int] = {}  # key -> newest update_time a decision covered (skips included)
 
     async def restore(self, settings: Settings) -> None:
         async for record in read_to_end(settings, ORDERS_INGESTED):
@@ -37,31 +55,48 @@ class OrderOutputs:
                 continue
             try:
                 doc = orjson.loads(record.value)
-                self.versions[record.key.decode()] = (int(doc["order_version"]), str(doc["lifecycle"]))
+                self.versions[record.key.decode()] = Published(int(doc["order_version"]), str(doc["lifecycle"]),
+                                                               content_digest(doc))
             except (ValueError, KeyError, TypeError):
                 continue
 
     def accepted_before(self, key: str) -> bool:
         entry = self.versions.get(key)
-        return entry is not None and entry[1] == ACTIVE
+        return entry is not None and entry.lifecycle == ACTIVE
 
     def is_stale(self, key: str, version: int) -> bool:
         """True when a version at least this new was already published for `key`."""
         entry = self.versions.get(key)
-        return entry is not None and entry[0] >= version
+        return entry is not None and entry.version >= version
+
+    def decided_through(self, key: str) -> int | None:
+        """The newest TikTok `update_time` already decided for `key` (published or skipped); None if unknown."""
+        published = self.versions.get(key)
+        decided = self._decided.get(key)
+        if published is None:
+            return decided
+        return published.version if decided is None else max(decided, published.version)
+
+    def note_decided(self, key: str, update_time: int | None) -> None:
+        """Record that a decision covered the order's changes up to `update_time`."""
+        if update_time is not None and update_time > self._decided.get(key, -1):
+            self._decided[key] = update_time
 
     async def publish_order(self, order: IngestedOrder, traceparent: str | None) -> bool:
-        """Publish an accepted or withdrawn order unless a newer (or the same) version is out; True if sent."""
-        if self.is_stale(order.key, order.order_version) and self.versions[order.key][1] == order.lifecycle:
+        """Publish an accepted or withdrawn order unless a newer version, or the same content at this version, is
+        out; True if sent."""
+        doc = order.to_dict()
+        digest = content_digest(doc)
+        last = self.versions.get(order.key)
+        if last is not None and (last.version > order.order_version or (
+                last.version == order.order_version and last.lifecycle == order.lifecycle and last.digest == digest)):
             return False
-        if self.versions.get(order.key, (-1, ""))[0] > order.order_version:
-            return False
-        value = orjson.dumps(order.to_dict())
+        value = orjson.dumps(doc)
         ce_type = CE_TYPE_INGESTED if order.lifecycle == ACTIVE else CE_TYPE_WITHDRAWN
-        event = CloudEvent(id=f"{order.key}:{order.order_version}:{order.lifecycle}", source=CE_SOURCE_INGEST,
-                           type=ce_type, data=value, time=order.ingested_at, subject=order.key)
+        event = CloudEvent(id=f"{order.key}:{order.order_version}:{order.lifecycle}:{digest.hex()}",
+                           source=CE_SOURCE_INGEST, type=ce_type, data=value, time=order.ingested_at, subject=order.key)
         await self._send(self._ingested, order.key, value, to_headers(event, self._trace(traceparent)))
-        self.versions[order.key] = (order.order_version, order.lifecycle)
+        self.versions[order.key] = Published(order.order_version, order.lifecycle, digest)
         return True
 
     async def publish_skip(self, shop_id: str, order_id: str, reasons: list[str], *, facts: OrderFacts | None,

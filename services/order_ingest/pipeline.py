@@ -23,6 +23,7 @@ async def apply_order(raw: dict[str, Any], shop_id: str, store: StoreRecord | No
     version = int(raw["update_time"])
     nickname = store.nickname if store else ""
     decision = decide(facts, store, outputs.accepted_before(key))
+    outputs.note_decided(key, version)
     now = time.time()
     if decision.kind == "accept":
         sent = await outputs.publish_order(normalize_order(raw, shop_id, nickname, now), traceparent)

@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from services.order_ingest.decide import skip_without_fetch, store_reasons
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.metrics import IngestMetrics
+from services.order_ingest.ordering import OrderEvent, order_ids, sort_out, update_time_of
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dlq import send_to_dlq
@@ -43,22 +43,6 @@ from shared.tracing import trace_id
 log = get_logger("order_ingest")
 LANE_BATCH = 100  # orders one lane fetches at a time (two Get Order Detail calls)
 MAX_IN_FLIGHT = 5000  # unfinished records before consumption pauses
-
-
-@dataclass(slots=True)
-class OrderEvent:
-    """An order-naming webhook, reduced to what the decision needs."""
-
-    shop_id: str
-    order_id: str
-    status: str | None
-    notification_id: str | None
-    traceparent: str | None
-    record: ConsumerRecord
-
-    @property
-    def key(self) -> str:
-        return order_key(self.shop_id, self.order_id)
 
 
 class IngestWorker:
@@ -79,6 +63,7 @@ class IngestWorker:
         self._fetching: set[str] = set()  # order keys a lane is working on
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self._open_orders: dict[tuple[str, int, int], int] = {}  # record → its order events not yet decided
         self._failure: BaseException | None = None
         self._stop = asyncio.Event()
 
@@ -105,25 +90,37 @@ class IngestWorker:
                 await self.commit()
 
     async def process(self, records: list[ConsumerRecord]) -> None:
-        """Decide what can be decided from the webhook alone; hand the rest to the shops' lanes."""
+        """Drop stale events; decide what the provably newest webhook can decide alone; hand the rest to the
+        shops' lanes (see `ordering`)."""
         for record in records:
             self.ledger.begin(TopicPartition(record.topic, record.partition), record.offset)
         finished: list[ConsumerRecord] = []
         by_key: dict[str, list[OrderEvent]] = {}
         for record in records:
-            event = await self._read(record)
-            if event is None:
-                finished.append(record)
-            else:
+            events = await self._read(record)
+            finished.extend(() if events else (record,))
+            for event in events:
                 by_key.setdefault(event.key, []).append(event)
+        pending: list[OrderEvent] = []  # events of records that also name an order still undecided
         for key, events in by_key.items():
-            reasons = None if self._queued(events[-1]) else self._reasons_without_fetch(events[-1])
+            ordered = sort_out(events, self.outputs.decided_through(key))
+            for event in ordered.stale:
+                self.metrics.stale.labels(type=str(event.type)).inc()
+                log.info("webhook_stale", shop_id=event.shop_id, order_id=event.order_id, update_time=event.update_time,
+                         decided_through=self.outputs.decided_through(key), notification_id=event.notification_id)
+            pending += ordered.stale
+            if not ordered.fresh:
+                continue
+            latest = ordered.latest
+            reasons = None if ordered.newest is None or self._queued(latest) else self._reasons_without_fetch(latest)
             if reasons:
-                await self._publish_skip(events[-1], reasons)
-                finished += [e.record for e in events]
+                await self._publish_skip(latest, reasons)
+                self.outputs.note_decided(key, latest.update_time)
+                pending += ordered.fresh
             else:
-                self._waiting.setdefault(events[-1].shop_id, {}).setdefault(events[-1].order_id, []).extend(events)
+                self._waiting.setdefault(latest.shop_id, {}).setdefault(latest.order_id, []).extend(ordered.fresh)
         await self.outputs.flush()
+        finished += self._records_done(pending)
         self._finish(finished)
         for shop_id in self._waiting:
             if shop_id not in self._lanes:
@@ -190,13 +187,14 @@ class IngestWorker:
             events = remaining.pop(str(raw.get("id")), None)
             if events is not None:
                 await self._apply(raw, store, events[-1])
+                self.outputs.note_decided(events[-1].key, max((e.update_time or 0) for e in events))
         for events in remaining.values():
             if fetched.store_reasons:
                 await self._publish_skip(events[-1], fetched.store_reasons)
             else:
                 await self._dead_letter(events[-1].record, fetched.failure)
         await self.outputs.flush()
-        self._finish(e.record for events in batch.values() for e in events)
+        self._finish(self._records_done([e for events in batch.values() for e in events]))
 
     async def _apply(self, raw: dict[str, Any], store: StoreRecord | None, event: OrderEvent) -> None:
         with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=event.shop_id, order_id=event.order_id,
@@ -223,8 +221,23 @@ class IngestWorker:
         for record in records:
             self.ledger.finish(TopicPartition(record.topic, record.partition), record.offset)
 
-    async def _read(self, record: ConsumerRecord) -> OrderEvent | None:
-        """The order event a webhook names; store events are applied here; undecodable records dead-lettered."""
+    def _records_done(self, events: list[OrderEvent]) -> list[ConsumerRecord]:
+        """The records of `events` that are done: a record is done once every order it names is decided (a
+        PACKAGE_UPDATE names several; a redelivered record counts again)."""
+        done = []
+        for event in events:
+            ident = (event.record.topic, event.record.partition, event.record.offset)
+            left = self._open_orders.get(ident, 1) - 1
+            if left > 0:
+                self._open_orders[ident] = left
+            else:
+                self._open_orders.pop(ident, None)
+                done.append(event.record)
+        return done
+
+    async def _read(self, record: ConsumerRecord) -> list[OrderEvent]:
+        """The order events a webhook names (several for a PACKAGE_UPDATE); store events are applied here;
+        undecodable records dead-lettered."""
         try:
             doc = orjson.loads(record.value or b"")
             event_type = int(doc["type"])
@@ -234,24 +247,36 @@ class IngestWorker:
                 raise TypeError("data is not an object")
         except (ValueError, KeyError, TypeError) as exc:
             await self._dead_letter(record, f"undecodable_webhook: {exc.__class__.__name__}")
-            return None
+            return []
         self.metrics.events.labels(type=str(event_type)).inc()
         if event_type == event_types.SELLER_DEAUTHORIZATION:
-            await self._mark_store(shop_id, DEAUTHORIZED, None)
-            return None
+            await self._mark_store(shop_id, DEAUTHORIZED, None, doc.get("timestamp"))
+            return []
         if event_type == event_types.UPCOMING_AUTHORIZATION_EXPIRATION:
-            await self._mark_store(shop_id, EXPIRING, data.get("expiration_time"))
-            return None
-        if event_type not in event_types.ORDER_EVENTS or not data.get("order_id"):
-            return None
+            await self._mark_store(shop_id, EXPIRING, data.get("expiration_time"), doc.get("timestamp"))
+            return []
+        if event_type not in event_types.ORDER_EVENTS:
+            return []
         status = data.get("order_status") if event_type == event_types.ORDER_STATUS_CHANGE else None
-        return OrderEvent(shop_id, str(data["order_id"]), status, doc.get("tts_notification_id"),
-                          traceparent_of(record.headers), record)
+        ids = order_ids(event_type, data)
+        if ids:
+            ident = (record.topic, record.partition, record.offset)
+            self._open_orders[ident] = self._open_orders.get(ident, 0) + len(ids)
+        traceparent, update_time = traceparent_of(record.headers), update_time_of(data)
+        return [OrderEvent(shop_id, order_id, event_type, status if isinstance(status, str) else None, update_time,
+                           doc.get("tts_notification_id"), traceparent, record) for order_id in ids]
 
-    async def _mark_store(self, shop_id: str, status: str, expiration: object) -> None:
+    async def _mark_store(self, shop_id: str, status: str, expiration: object, pushed_at: object) -> None:
+        """Apply an authorization webhook, unless it predates the seller's latest authorization (a late retry
+        about an authorization since replaced)."""
         store = self.table.stores.get(shop_id)
         if store is None:
             log.warning("store_event_for_unknown_shop", shop_id=shop_id, status=status)
+            return
+        if isinstance(pushed_at, int) and pushed_at < store.authorized_at:
+            self.metrics.stale.labels(type="6" if status == DEAUTHORIZED else "7").inc()
+            log.info("webhook_stale", shop_id=shop_id, status=status, timestamp=pushed_at,
+                     authorized_at=store.authorized_at)
             return
         if status == EXPIRING:
             with contextlib.suppress(ValueError):

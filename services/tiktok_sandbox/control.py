@@ -17,6 +17,7 @@ from services.tiktok_sandbox.pusher import WebhookPusher
 from services.tiktok_sandbox.world import World, WorldError
 
 ORDER_STATUS_CHANGE = 1
+PACKAGE_UPDATE = 4
 SELLER_DEAUTHORIZATION = 6
 WEBHOOK_STATUS = {"CANCELLED": "CANCEL"}  # the webhook doc spells it CANCEL; the Order API says CANCELLED
 
@@ -31,6 +32,7 @@ class Control:
             Route("/sandbox/orders", self.create_order, methods=["POST"]),
             Route("/sandbox/orders/{order_id}", self.get_order, methods=["GET"]),
             Route("/sandbox/orders/{order_id}/status", self.move_order, methods=["POST"]),
+            Route("/sandbox/packages", self.repack, methods=["POST"]),
             Route("/sandbox/state", self.state, methods=["GET"]),
             Route("/sandbox/faults", self.set_faults, methods=["POST"]),
             Route("/sandbox/faults", self.clear_faults, methods=["DELETE"]),
@@ -75,6 +77,41 @@ class Control:
             return _bad(exc, 404 if "unknown order" in str(exc) else 400)
         self.push_status(order)
         return JSONResponse(self.world.public_order(order) | {"shop_id": order["_shop_id"]})
+
+    async def repack(self, request: Request) -> Response:
+        """Split one order's lines into two packages, or combine orders into one package, as TikTok does when a
+        buyer, seller or TikTok changes packing; pushes webhook 4 PACKAGE_UPDATE (no `order_id`: a
+        `package_list` of `{package_id, order_id_list}`, DOCS `4-package-update.md`). `update_time` stays: the
+        docs date only status changes with it."""
+        try:
+            doc = await self._json(request)
+            sc_type = str(doc.get("sc_type") or "")
+            orders = [self.world.order(str(oid)) for oid in doc.get("order_ids") or []]
+            if sc_type not in ("SPLIT", "COMBINE") or not orders or (sc_type == "SPLIT" and len(orders) != 1):
+                raise WorldError("give sc_type SPLIT with one order id, or COMBINE with order ids")
+        except (WorldError, ValueError) as exc:
+            return _bad(exc, 404 if "unknown order" in str(exc) else 400)
+        packages: list[dict[str, Any]] = []
+        if sc_type == "COMBINE":
+            package_id = self.world.new_package_id()
+            for order in orders:
+                _pack(order, order["line_items"], package_id)
+            packages.append({"package_id": package_id, "order_id_list": [o["id"] for o in orders]})
+        else:
+            lines = orders[0]["line_items"]
+            half = max(1, len(lines) // 2)
+            for part in (lines[:half], lines[half:]):
+                if part:
+                    package_id = self.world.new_package_id()
+                    _pack(orders[0], part, package_id)
+                    packages.append({"package_id": package_id, "order_id_list": [orders[0]["id"]]})
+        for order in orders:
+            order["packages"] = [{"id": pid} for pid in dict.fromkeys(line["package_id"] for line in
+                                                                       order["line_items"] if line["package_id"])]
+        self.pusher.push(PACKAGE_UPDATE, orders[0]["_shop_id"], {
+            "sc_type": sc_type, "role_type": "ROLE_SELLER", "package_list": packages,
+            "update_time": int(self.world.clock())})
+        return JSONResponse({"package_list": packages})
 
     async def state(self, _: Request) -> Response:
         return JSONResponse(self.world.state())
@@ -207,6 +244,11 @@ def push_order_status(pusher: WebhookPusher, order: dict[str, Any]) -> None:
     pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], {
         "order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
         "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]})
+
+
+def _pack(order: dict[str, Any], lines: list[dict[str, Any]], package_id: str) -> None:
+    for line in lines:
+        line["package_id"] = package_id
 
 
 def _bad(exc: Exception, status: int = 400) -> JSONResponse:

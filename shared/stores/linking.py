@@ -133,7 +133,7 @@ async def _link(pending: StoreRecord, shop: AuthorizedShop, access_token: str, c
     return replace(pending, status=LINKED, warehouse_ids=[w.id for w in matches],
                    warehouse_names=[w.name for w in matches], shop_id=shop.id, shop_name=shop.name,
                    region=shop.region, shop_cipher=shop.cipher, state="", state_expires_at=0,
-                   created_at=pending.created_at or int(now))
+                   authorized_at=int(now), created_at=pending.created_at or int(now))
 
 
 __all__ = ["LinkError", "ShopChoiceNeeded", "WarehouseNotFound", "authorize_url", "choose_shop", "complete_choice",

@@ -38,6 +38,7 @@ class StoreRecord:
     access_token_expires_at: int = 0
     refresh_token_expires_at: int = 0
     authorization_expires_at: int = 0
+    authorized_at: int = 0  # when the seller last granted the authorization (our clock, Unix seconds)
     created_at: int = 0
     updated_at: int = 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -14,6 +14,7 @@ import pytest
 
 from services.order_ingest.service import IngestService
 from services.webhook_gateway.oauth import oauth_routes
+from services.webhook_gateway.publisher import PublishFailed
 from services.webhook_gateway.wiring import build_app
 from shared.kafka import create_producer
 from shared.settings import Settings
@@ -35,6 +36,7 @@ class Harness:
     service: IngestService | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    refuse: Callable[[dict[str, Any]], bool] = lambda doc: False  # webhooks the gateway answers 503 to
 
     def client(self) -> TikTokClient:
         return TikTokClient(app_key=self.sandbox.config.app_key, app_secret=self.sandbox.config.app_secret,
@@ -84,6 +86,15 @@ async def harness(settings: Settings, sandbox: Sandbox) -> AsyncIterator[Harness
         "shopsync_reconcile_interval_s": 0.0, "shopsync_coalesce_ms": 20})
     h = Harness(s, sandbox, "")
     app = build_app(s, extra_routes=oauth_routes(s, client_factory=h.client))
+    publisher = app.state.publisher
+    publish = publisher.publish
+
+    async def refusing(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        if h.refuse(orjson.loads(value)):  # as if Kafka did not answer: the gateway's own 503 path
+            raise PublishFailed("refused by the test")
+        await publish(key, value, headers)
+
+    publisher.publish = refusing
     async with serve_app(app) as url:
         h.gateway_url = url
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",

@@ -29,7 +29,7 @@ from shared.stores.tokens import TokenKeeper
 from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited
 from shared.tiktok.models import ShopAuth
 from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
-from tests.topicview import TopicView
+from tests.topicview import TopicView, everything
 
 SHOP_A, SHOP_B = "1001", "1002"
 Answer = Callable[[list[str]], list[dict[str, Any]]]
@@ -86,9 +86,10 @@ class Rig:
         self.task = asyncio.get_running_loop().create_task(self.worker.run(self.stop))
 
     async def push(self, shop_id: str, order_id: str, status: str | None = "AWAITING_SHIPMENT",
-                   event_type: int = 1) -> int:
-        """A webhook record as the gateway writes it, on partition 0; its offset."""
-        data = {"order_id": order_id, **({"order_status": status} if status else {})}
+                   event_type: int = 1, update_time: int | None = None) -> int:
+        """A webhook record as the gateway writes it (dated now unless told), on partition 0; its offset."""
+        data = {"order_id": order_id, **({"order_status": status} if status else {}),
+                "update_time": next(_versions) if update_time is None else update_time}
         value = orjson.dumps({"type": event_type, "shop_id": shop_id, "tts_notification_id": f"n-{order_id}",
                               "timestamp": 1, "data": data})
         meta = await self.producer.send_and_wait(topic_name(TIKTOK_WEBHOOKS, self.settings.shopsync_topic_prefix),
@@ -309,3 +310,59 @@ async def test_an_upcoming_authorization_expiry_marks_the_store_and_keeps_it_wor
     await rig.push(SHOP_A, "a1")
     async with TopicView(rig.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len(rs) == 1)  # still linked: orders keep flowing until it expires
+
+
+async def test_a_late_retry_in_the_same_batch_does_not_skip_an_order_its_newer_event_qualifies(rig: Rig) -> None:
+    await rig.push(SHOP_A, "a1", status="AWAITING_SHIPMENT", update_time=1_600_000_200)
+    last = await rig.push(SHOP_A, "a1", status="ON_HOLD", update_time=1_600_000_100)  # TikTok's late retry
+    rig.start()  # both records in the worker's first batch
+    await rig.until_committed(last + 1)
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert view.values()[0]["lifecycle"] == "active"
+    assert rig.tiktok.calls == [(SHOP_A, ["a1"])]
+    assert await everything(rig.settings, ORDERS_SKIPPED) == []
+
+
+async def test_an_event_older_than_the_decided_version_is_counted_stale_and_changes_nothing(rig: Rig) -> None:
+    rig.start()
+    await rig.push(SHOP_A, "a1")
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        version = view.values()[0]["order_version"]
+    last = await rig.push(SHOP_A, "a1", status="ON_HOLD", update_time=version - 60)
+    await rig.until_committed(last + 1)
+    assert rig.metrics.stale.labels(type="1")._value.get() == 1
+    assert len(rig.tiktok.calls) == 1  # no API call for the stale event
+    assert await everything(rig.settings, ORDERS_SKIPPED) == []
+
+
+async def test_a_package_update_re_reads_every_order_it_names(rig: Rig) -> None:
+    rig.start()
+    value = orjson.dumps({"type": 4, "shop_id": SHOP_A, "tts_notification_id": "n-4", "timestamp": 1, "data": {
+        "sc_type": "COMBINE", "role_type": "ROLE_SELLER", "update_time": next(_versions),
+        "package_list": [{"package_id": "p1", "order_id_list": ["a1", "a2"]}, {"package_id": "p2",
+                                                                              "order_id_list": ["a3"]}]}})
+    meta = await rig.producer.send_and_wait(topic_name(TIKTOK_WEBHOOKS, rig.settings.shopsync_topic_prefix), value,
+                                            key=SHOP_A.encode(), partition=0)
+    await rig.until_committed(meta.offset + 1)
+    assert sorted(i for _, ids in rig.tiktok.calls for i in ids) == ["a1", "a2", "a3"]
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 3)
+        assert order_ids(view) == {"a1", "a2", "a3"}
+
+
+async def test_a_deauthorization_older_than_the_latest_authorization_changes_nothing(rig: Rig) -> None:
+    rig.worker.table.stores[SHOP_A].authorized_at = 1_700_000_500  # the seller re-linked after deauthorizing
+    rig.start()
+    value = orjson.dumps({"type": 6, "shop_id": SHOP_A, "tts_notification_id": "n-6", "timestamp": 1_700_000_400,
+                          "data": {"message": f"Shop_id {SHOP_A} is deauthorized"}})
+    meta = await rig.producer.send_and_wait(topic_name(TIKTOK_WEBHOOKS, rig.settings.shopsync_topic_prefix), value,
+                                            key=SHOP_A.encode(), partition=0)
+    await rig.until_committed(meta.offset + 1)
+    assert rig.worker.table.stores[SHOP_A].status == LINKED
+    assert rig.metrics.stale.labels(type="6")._value.get() == 1
+    last = await rig.push(SHOP_A, "a1")
+    await rig.until_committed(last + 1)
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)

@@ -1,0 +1,99 @@
+"""Which webhook decides: order events are compared by TikTok's `update_time`, never by arrival order.
+
+TikTok retries a webhook it could not deliver (2 min, 30 min, 3 h, 12 h), so a late retry can arrive after a newer
+event for the same order. The rule:
+- an event strictly older than what was already decided for the order is *stale*: counted, and it changes nothing;
+- of the rest, the newest by `update_time` decides; when that is not provable (an event without `update_time`,
+  two different events at the newest time), the order is fetched — Order Detail is the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from shared.orders import order_key
+from shared.tiktok import event_types
+
+
+@dataclass(slots=True)
+class OrderEvent:
+    """An order-naming webhook, reduced to what the decision needs."""
+
+    shop_id: str
+    order_id: str
+    type: int
+    status: str | None  # the webhook's order status (type 1 only)
+    update_time: int | None  # TikTok's time of the change, Unix seconds; None when the webhook has none
+    notification_id: str | None
+    traceparent: str | None
+    record: ConsumerRecord
+
+    @property
+    def key(self) -> str:
+        return order_key(self.shop_id, self.order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ordered:
+    """One order's events of a batch, sorted out."""
+
+    fresh: list[OrderEvent]  # not older than what was decided, oldest first (undated ones last)
+    stale: list[OrderEvent]  # older than what was decided: they change nothing
+    newest: OrderEvent | None  # the event provably newest; None when only a fetch can tell
+
+    @property
+    def latest(self) -> OrderEvent:
+        """The event whose notification id and trace the decision carries."""
+        return self.newest or self.fresh[-1]
+
+
+def order_ids(event_type: int, data: dict[str, Any]) -> list[str]:
+    """The orders a webhook names: `data.order_id`, or every order of a PACKAGE_UPDATE's `package_list`."""
+    if event_type == event_types.PACKAGE_UPDATE:
+        ids: list[str] = []
+        packages = data.get("package_list")
+        for package in packages if isinstance(packages, list) else []:
+            listed = package.get("order_id_list") if isinstance(package, dict) else None
+            for order_id in listed if isinstance(listed, list) else []:
+                if _id_text(order_id) and str(order_id) not in ids:
+                    ids.append(str(order_id))
+        return ids
+    order_id = data.get("order_id")
+    return [str(order_id)] if _id_text(order_id) else []
+
+
+def update_time_of(data: dict[str, Any]) -> int | None:
+    """`data.update_time` as Unix seconds (TikTok sends an int; a numeric string is accepted), else None."""
+    value = data.get("update_time")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def sort_out(events: list[OrderEvent], decided_through: int | None) -> Ordered:
+    """Split one order's events into stale and fresh, and find the provably newest fresh one."""
+    stale = [e for e in events if _older(e, decided_through)]
+    fresh = [e for e in events if not _older(e, decided_through)]
+    dated = sorted((e for e in fresh if e.update_time is not None), key=lambda e: e.update_time or 0)
+    undated = [e for e in fresh if e.update_time is None]
+    newest = None
+    if dated and not undated:
+        top = [e for e in dated if e.update_time == dated[-1].update_time]
+        if len({(e.type, e.status) for e in top}) == 1:  # copies of one event are no doubt
+            newest = top[-1]
+    return Ordered(dated + undated, stale, newest)
+
+
+def _older(event: OrderEvent, decided_through: int | None) -> bool:
+    return decided_through is not None and event.update_time is not None and event.update_time < decided_through
+
+
+def _id_text(value: object) -> bool:
+    return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))
