@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import orjson
@@ -49,16 +50,28 @@ class OrderOutputs:
         self.versions: dict[str, Published] = {}  # key -> what was last published
         self._decided: dict[str, int] = {}  # key -> newest update_time a decision covered (skips included)
 
-    async def restore(self, settings: Settings) -> None:
-        async for record in read_to_end(settings, ORDERS_INGESTED):
+    async def restore(self, settings: Settings, partitions: set[int] | None = None) -> int:
+        """Load what is published for the orders of `partitions` (all when None); the number of orders loaded.
+
+        Replaces what this instance remembered for them: another instance may have decided them meanwhile."""
+        loaded = 0
+        async for record in read_to_end(settings, ORDERS_INGESTED, partitions):
             if record.key is None or record.value is None:
                 continue
+            loaded += 1
             try:
                 doc = orjson.loads(record.value)
                 self.versions[record.key.decode()] = Published(int(doc["order_version"]), str(doc["lifecycle"]),
                                                                content_digest(doc))
             except (ValueError, KeyError, TypeError):
                 continue
+        return loaded
+
+    def forget(self, owned_elsewhere: Callable[[str], bool]) -> None:
+        """Drop what is remembered for order keys another instance owns now (partitions revoked)."""
+        for table in (self.versions, self._decided):
+            for key in [k for k in table if owned_elsewhere(k)]:
+                del table[key]
 
     def accepted_before(self, key: str) -> bool:
         entry = self.versions.get(key)

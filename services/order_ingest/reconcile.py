@@ -27,15 +27,19 @@ OVERLAP_S = 300
 
 async def reconcile_store(store: StoreRecord, client: TikTokClient, tokens: TokenKeeper, outputs: OrderOutputs,
                           since: int, metrics: IngestMetrics | None = None,
-                          on_order: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Search AWAITING_SHIPMENT, seller-shipped orders of the store's warehouses updated since `since`."""
+                          on_order: Callable[[str], None] | None = None,
+                          owns: Callable[[str], bool] | None = None) -> dict[str, int]:
+    """Search AWAITING_SHIPMENT, seller-shipped orders of the store's warehouses updated since `since`; with
+    `owns`, decide only the orders this ingest instance owns (another instance decides the rest)."""
     auth = await tokens.shop_auth(store.shop_id)
     counts = {"seen": 0, "accepted": 0, "skipped": 0, "withdrawn": 0, "unchanged": 0, "found_by_poll": 0}
     traceparent = new_traceparent()
     async for raw in client.search_orders(auth, order_status="AWAITING_SHIPMENT", shipping_type="SELLER",
                                           update_time_ge=since, warehouse_ids=store.warehouse_ids or None):
-        counts["seen"] += 1
         key = order_key(store.shop_id, str(raw["id"]))
+        if owns is not None and not owns(key):
+            continue
+        counts["seen"] += 1
         new_to_us = not outputs.is_stale(key, int(raw["update_time"]))
         outcome, reasons = await apply_order(raw, store.shop_id, store, outputs, traceparent=traceparent)
         counts[outcome] += 1
@@ -53,7 +57,8 @@ async def reconcile_store(store: StoreRecord, client: TikTokClient, tokens: Toke
 
 async def reconcile_forever(table: StoreTable, client: TikTokClient, tokens: TokenKeeper, outputs: OrderOutputs,
                             interval_s: float, metrics: IngestMetrics, stop: asyncio.Event,
-                            clock: Callable[[], float] = time.time) -> None:
+                            clock: Callable[[], float] = time.time,
+                            owns: Callable[[str], bool] | None = None) -> None:
     """Every `interval_s`, reconcile each linked store with auto-sync on (from the last poll, with overlap)."""
     last_poll: dict[str, int] = {}
     while not stop.is_set():
@@ -69,7 +74,7 @@ async def reconcile_forever(table: StoreTable, client: TikTokClient, tokens: Tok
             started = int(clock())
             since = last_poll.get(store.shop_id, started - int(interval_s)) - OVERLAP_S
             try:
-                counts = await reconcile_store(store, client, tokens, outputs, since, metrics)
+                counts = await reconcile_store(store, client, tokens, outputs, since, metrics, owns=owns)
                 last_poll[store.shop_id] = started
                 log.info("store_reconciled", shop_id=store.shop_id, **counts)
             except Exception as exc:  # noqa: BLE001 - one store's failure must not stop the others

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs
+from services.order_ingest.ownership import Ownership
 from services.order_ingest.reconcile import reconcile_forever
 from services.order_ingest.worker import IngestWorker
 from shared.kafka import create_consumer, create_managed_producer
@@ -47,7 +48,7 @@ class IngestService:
         self.metrics = IngestMetrics()
         producer = create_managed_producer(settings, "ingest", self.metrics.registry)
         self.producer = producer
-        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS)
+        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix))
         client = self.client or TikTokClient.from_settings(settings)
         await producer.start()
         try:
@@ -56,17 +57,20 @@ class IngestService:
             tokens = TokenKeeper(table, writer, client, cipher)
             client.on_token_expired = tokens.on_token_expired
             outputs = OrderOutputs(producer, settings)
-            await outputs.restore(settings)
+            ownership = Ownership(settings, consumer, outputs)  # loads outputs' state per assigned partition
+            consumer.subscribe([topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)], listener=ownership)
             await consumer.start()
             fetcher = OrderFetcher(table, tokens, client, self.metrics)
-            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, fetcher, self.metrics)
-            self.worker = worker
+            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, fetcher, self.metrics,
+                                  restored=ownership.restored)
+            self.worker, self.ownership = worker, ownership
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(table.follow(settings, stop))
                 tasks.create_task(worker.run(stop))
                 if settings.shopsync_reconcile_interval_s > 0:
                     tasks.create_task(reconcile_forever(table, client, tokens, outputs,
-                                                        settings.shopsync_reconcile_interval_s, self.metrics, stop))
+                                                        settings.shopsync_reconcile_interval_s, self.metrics, stop,
+                                                        owns=ownership.owns))
         finally:
             await consumer.stop()
             await producer.stop()

@@ -48,7 +48,8 @@ MAX_IN_FLIGHT = 5000  # unfinished records before consumption pauses
 class IngestWorker:
     def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: Sender,
                  outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, fetcher: OrderFetcher,
-                 metrics: IngestMetrics, clock: Callable[[], float] = time.time) -> None:
+                 metrics: IngestMetrics, clock: Callable[[], float] = time.time,
+                 restored: asyncio.Event | None = None) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
@@ -58,6 +59,7 @@ class IngestWorker:
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
+        self.restored = restored  # set while the owned partitions' state is loaded (see `ownership`)
         self.ledger = OffsetLedger()
         self._waiting: dict[str, dict[str, list[OrderEvent]]] = {}  # shop id → order id → events, oldest first
         self._fetching: set[str] = set()  # order keys a lane is working on
@@ -77,6 +79,10 @@ class IngestWorker:
                     raise self._failure
                 self._apply_backpressure()
                 batches = await self.consumer.getmany(timeout_ms=window, max_records=500)
+                if batches and self.restored is not None:
+                    await self.restored.wait()  # records of new partitions wait for their state
+                    owned = self.consumer.assignment()
+                    batches = {tp: rs for tp, rs in batches.items() if tp in owned}  # the rest: the new owner's
                 records = [r for rs in batches.values() for r in rs]
                 if records:
                     await self.process(records)
