@@ -1,6 +1,6 @@
 """The catalog view: which TikTok product/SKU carries a seller SKU in a shop (compacted `tiktok.catalog`,
 key `{shop_id}:{seller_sku}`), kept from Search Products on a schedule (walked past TikTok's 10,000-result cap by
-`catalog_walk`) and from Inventory Search on product webhooks."""
+`catalog_walk`) and from Get Product on product webhooks."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ class Catalog:
 
 
 def entries_from_products(shop_id: str, products: list[dict[str, Any]]) -> dict[str, CatalogEntry]:
-    """Search Products pages (or Inventory Search items) → entries by key, each SKU with its product's status;
+    """Search Products pages (or Get Product answers) → entries by key, each SKU with its product's status;
     SKUs without a seller SKU are left out (nothing can map to them), as are deleted products."""
     entries: dict[str, CatalogEntry] = {}
     for product in products:
@@ -164,15 +164,13 @@ class CatalogKeeper:
             current = {k: e for k, e in self.catalog.shop_entries(shop_id).items() if k in wanted}
             return await self._publish(fresh, current)
 
-    async def refresh_products(self, shop_id: str, product_ids: list[str],
-                               statuses: dict[str, str] | None = None) -> set[str]:
-        """Re-read some products (after a product webhook) with Inventory Search."""
+    async def refresh_products(self, shop_id: str, product_ids: list[str]) -> set[str]:
+        """Re-read some products (after a product webhook) with Get Product: their SKUs, warehouses and the
+        status TikTok shows now (a webhook never says the status: API facts §10.4)."""
         async with self._locks.setdefault(shop_id, asyncio.Lock()):
             auth = await self.tokens.shop_auth(shop_id)
-            items = await self.client.search_inventory(auth, product_ids)
-            for item in items:
-                item["status"] = (statuses or {}).get(str(item.get("product_id")), self._status_of(shop_id, item))
-            fresh = entries_from_products(shop_id, items)
+            products = [await self.client.get_product(auth, product_id) for product_id in product_ids]
+            fresh = entries_from_products(shop_id, products)
             wanted = set(product_ids)
             # entries that held one of these products, with those products' SKUs taken out
             current = {k: e for k, e in self.catalog.shop_entries(shop_id).items()
@@ -187,14 +185,6 @@ class CatalogKeeper:
                     merged[key] = CatalogEntry(shop_id, split_mapping_key(key)[1], new)
             touched = {k: self.catalog.entries[k] for k in merged if k in self.catalog.entries} | current
             return await self._publish(merged, touched)
-
-    def _status_of(self, shop_id: str, item: dict[str, Any]) -> str:
-        pid = str(item.get("product_id"))
-        for entry in self.catalog.shop_entries(shop_id).values():
-            for sku in entry.skus:
-                if sku.product_id == pid:
-                    return sku.product_status
-        return "ACTIVATE"
 
     async def _publish(self, fresh: dict[str, CatalogEntry], current: dict[str, CatalogEntry]) -> set[str]:
         changed = {k for k, e in fresh.items() if current.get(k) is None or current[k].skus != e.skus}

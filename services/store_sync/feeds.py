@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from prometheus_client import Counter
 
 from services.store_sync.catalog import CatalogKeeper
+from services.store_sync.event_order import NewestActed
 from services.store_sync.inventory import InventorySync
-from services.store_sync.product_events import INVENTORY_STATUS_CHANGE, parse_product_event
+from services.store_sync.product_events import INVENTORY_STATUS_CHANGE, ProductEvent, parse_product_event
 from services.store_sync.records import BadRecord, parse_shipment, parse_stock
 from services.store_sync.results import ResultWriter, SyncResult
 from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
@@ -57,9 +60,9 @@ class ShipmentFeed:
             try:
                 done = await asyncio.gather(*(self._in_order(rs) for rs in by_key.values()))
                 results = [r for rs in done for r in rs]
-                await until_kafka_accepts(lambda: self.writer.publish(results), stop=self.stop, what="results")
-                offsets = _next_offsets(batches)
-                await until_kafka_accepts(lambda: commit_owned(self.consumer, offsets), stop=self.stop, what="commit")
+                await until_kafka_accepts(partial(self.writer.publish, results), stop=self.stop, what="results")
+                await until_kafka_accepts(partial(commit_owned, self.consumer, _next_offsets(batches)),
+                                          stop=self.stop, what="commit")
             except Interrupted:
                 log.info("shipments_interrupted")  # uncommitted: redone after the restart
                 return
@@ -112,20 +115,25 @@ class InventoryFeed:
                     except BadRecord as exc:
                         log.warning("inventory_dead_lettered", reason=exc.reason, offset=record.offset)
                         try:
-                            await until_kafka_accepts(lambda r=record, e=exc: send_to_dlq(
-                                self.producer, self.settings, r, e.reason, time.time()), stop=self.stop, what="dlq")
+                            await until_kafka_accepts(partial(send_to_dlq, self.producer, self.settings, record,
+                                                              exc.reason, time.time()), stop=self.stop, what="dlq")
                         except Interrupted:
                             return
             self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
 
 class ProductWebhookFeed:
-    """Product webhooks (5/15/16) refresh the catalog; INVENTORY_STATUS_CHANGE (27) re-checks one SKU."""
+    """Product webhooks (5/15/16) re-read their product; INVENTORY_STATUS_CHANGE (27) re-checks one SKU.
+
+    Events are ordered by TikTok's `update_time` (`event_order`): one older than the newest already acted on for
+    its product (its SKU for a 27) is counted in `webhooks_stale_total`, logged, and changes nothing.
+    """
 
     def __init__(self, consumer: AIOKafkaConsumer, table: StoreTable, keeper: CatalogKeeper,
-                 inventory: InventorySync, settings: Settings, stop: asyncio.Event) -> None:
+                 inventory: InventorySync, settings: Settings, stop: asyncio.Event, stale: Counter) -> None:
         self.consumer, self.table, self.keeper, self.inventory = consumer, table, keeper, inventory
-        self.settings, self.stop = settings, stop
+        self.settings, self.stop, self.stale = settings, stop, stale
+        self.acted = NewestActed()
 
     async def run(self) -> None:
         while not self.stop.is_set():
@@ -135,41 +143,62 @@ class ProductWebhookFeed:
             try:
                 for records in batches.values():
                     for record in records:
-                        await self._one(record.value)
+                        await self.act_on(record.value)
             except Interrupted:
                 return
             self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
-    async def _one(self, value: bytes | None) -> None:
+    async def act_on(self, value: bytes | None) -> None:
+        """One webhook record: re-read what it names, unless it is stale or its store does not sync stock."""
         event = parse_product_event(value)
         if event is None:
             return  # not a product or inventory event (the gateway validated the envelope)
-        shop_id, product_id = event.shop_id, event.product_id
-        store = self.table.stores.get(shop_id)
+        store = self.table.stores.get(event.shop_id)
         if store is None or not store.is_active or not store.auto_sync_inventory:
             return
-        if event.type == INVENTORY_STATUS_CHANGE:
-            seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
-            if seller_sku is None:
-                await self._refresh(shop_id, product_id, None)
-                seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
-            if seller_sku is not None and self.inventory.recheck(shop_id, seller_sku, "inventory_webhook"):
-                log.info("inventory_recheck", shop_id=shop_id, seller_sku=seller_sku)
+        key = event.ordering_key
+        if self.acted.is_stale(key, event.update_time):
+            self.stale.labels(type=str(event.type)).inc()
+            log.info("webhook_stale", type=event.type, shop_id=event.shop_id, product_id=event.product_id,
+                     sku_id=event.sku_id, update_time=event.update_time, newest_acted=self.acted.get(key))
             return
-        status = {product_id: event.status} if event.status else None
-        for key in await self._refresh(shop_id, product_id, status):
-            self.inventory.recheck(shop_id, key.partition(":")[2], "catalog_change")
+        done = await (self._recheck_sku(event) if event.type == INVENTORY_STATUS_CHANGE else self._reread(event))
+        if done:
+            self.acted.acted(key, event.update_time)
 
-    async def _refresh(self, shop_id: str, product_id: str, status: dict[str, str] | None) -> set[str]:
+    async def _reread(self, event: ProductEvent) -> bool:
+        """Get Product, then push stock again to the seller SKUs whose catalog entry changed."""
+        changed = await self._refresh(event.shop_id, event.product_id)
+        if changed is None:
+            return False
+        log.info("product_reread", type=event.type, shop_id=event.shop_id, product_id=event.product_id,
+                 audit_event=event.audit_event, changed=len(changed))
+        for key in changed:
+            self.inventory.recheck(event.shop_id, key.partition(":")[2], "catalog_change")
+        return True
+
+    async def _recheck_sku(self, event: ProductEvent) -> bool:
+        shop_id = event.shop_id
+        seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
+        if seller_sku is None:
+            if await self._refresh(shop_id, event.product_id) is None:
+                return False
+            seller_sku = self.inventory.catalog.seller_sku_of(shop_id, str(event.sku_id))
+        if seller_sku is not None and self.inventory.recheck(shop_id, seller_sku, "inventory_webhook"):
+            log.info("inventory_recheck", shop_id=shop_id, seller_sku=seller_sku)
+        return True
+
+    async def _refresh(self, shop_id: str, product_id: str) -> set[str] | None:
+        """The catalog keys the product's re-read changed; None when TikTok could not be read."""
         try:
             changed, _ = await until_kafka_accepts(lambda: with_retries(
-                lambda: self.keeper.refresh_products(shop_id, [product_id], status),
+                lambda: self.keeper.refresh_products(shop_id, [product_id]),
                 max_attempts=self.settings.shopsync_sync_max_attempts, base_s=self.settings.shopsync_sync_retry_base_s,
                 stop=self.stop, what="catalog_product"), stop=self.stop, what="catalog")
             return changed
         except (GaveUp, TikTokError, StoreUnavailable) as exc:
             log.error("catalog_product_refresh_failed", shop_id=shop_id, product_id=product_id, error=str(exc))
-            return set()
+            return None
 
 
 async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inventory: InventorySync,
@@ -183,7 +212,7 @@ async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inv
                 continue
             try:
                 mapped = inventory.mapped_seller_skus(shop_id)
-                changed, _ = await with_retries(lambda s=shop_id, m=mapped: keeper.refresh_shop(s, m), stop=stop,
+                changed, _ = await with_retries(partial(keeper.refresh_shop, shop_id, mapped), stop=stop,
                                                 what="catalog",
                                                 max_attempts=settings.shopsync_sync_max_attempts,
                                                 base_s=settings.shopsync_sync_retry_base_s)

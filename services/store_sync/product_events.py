@@ -3,6 +3,10 @@
 TikTok sends ids as strings in most samples but as JSON numbers in others (type 5, and type 16 in DOCS
 `16-product-creation.md`); a 21-digit number does not fit 64 bits, and orjson reads it as a float (digits lost).
 So these bodies are parsed with every integer kept as its digits, and an id is accepted as a string or a number.
+
+Every product event means "re-read this product": type 5's `data.status` is an audit event
+(`PRODUCT_FIRST_PASS_REVIEW`, `PRODUCT_STATUS_CHANGED`, `PRODUCT_AUDIT_FAILURE`, API facts §10.4), never a product
+status, so it is kept as `audit_event` for the logs only; the status comes from Get Product.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ class ProductEvent:
     shop_id: str
     product_id: str
     sku_id: str | None = None
-    status: str | None = None  # type 5 only
+    update_time: int | None = None  # TikTok's `data.update_time`: what events are ordered by
+    audit_event: str | None = None  # type 5 only; for the logs, not a product status
+
+    @property
+    def ordering_key(self) -> tuple[str, ...]:
+        """What `update_time` is compared within: the product, or the SKU for a type 27."""
+        if self.type == INVENTORY_STATUS_CHANGE:
+            return (self.shop_id, self.product_id, self.sku_id or "")
+        return (self.shop_id, self.product_id)
 
 
 def parse_product_event(value: bytes | None) -> ProductEvent | None:
@@ -36,8 +48,9 @@ def parse_product_event(value: bytes | None) -> ProductEvent | None:
     product_id = id_text(data.get("product_id"))
     if shop_id is None or product_id is None:
         return None
-    status = data.get("status") if kind == 5 and isinstance(data.get("status"), str) else None
-    return ProductEvent(kind, shop_id, product_id, id_text(data.get("sku_id")), status or None)
+    audit = data.get("status") if kind == 5 and isinstance(data.get("status"), str) else None
+    return ProductEvent(kind, shop_id, product_id, id_text(data.get("sku_id")), unix_time(data.get("update_time")),
+                        audit or None)
 
 
 def id_text(value: object) -> str | None:
@@ -45,3 +58,9 @@ def id_text(value: object) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()
     return None
+
+
+def unix_time(value: object) -> int | None:
+    """`update_time` as an int (a JSON number, kept as its digits by the parse); None when absent or malformed."""
+    text = value.strip() if isinstance(value, str) else ""
+    return int(text) if text.isdigit() else None

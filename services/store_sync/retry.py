@@ -1,4 +1,8 @@
-"""Service-level retries for TikTok calls that may pass later (429, 5xx, 36009003, timeouts, expired tokens)."""
+"""Service-level retries for TikTok calls that may pass later (429, 5xx, 36009003, timeouts, expired tokens).
+
+This is store sync's one retry layer: its TikTok client is built with `max_retries=0` (`service.store_sync_client`),
+so each attempt here is one HTTP call and `attempts` in `sync.results` counts the calls made.
+"""
 
 from __future__ import annotations
 

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,10 +26,10 @@ from services.store_sync.shipments import ShipmentSyncer
 from shared.health import readiness
 from shared.kafka import create_consumer, create_managed_producer, read_to_end
 from shared.logging import get_logger
-from shared.process import exit_if_failed
-from shared.producer import ManagedProducer
 from shared.mapping_table import MappingTable
 from shared.mappings import split_mapping_key
+from shared.process import exit_if_failed
+from shared.producer import ManagedProducer
 from shared.settings import Settings
 from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable, StoreWriter
@@ -43,21 +44,35 @@ WEBHOOKS_GROUP = "shopsync-store-sync-webhooks"
 LONG_POLL_MS = 30 * 60 * 1000  # a shipment may wait out a long 429 storm before its batch commits
 
 
+def store_sync_client(settings: Settings, **overrides: Any) -> TikTokClient:
+    """The TikTok client store sync calls through: it never retries on its own, so `with_retries` is the one retry
+    layer and `attempts` in `sync.results` is the number of HTTP calls made (an expired token is still refreshed
+    once inside the client)."""
+    return TikTokClient.from_settings(settings, **(overrides | {"max_retries": 0}))
+
+
 @dataclass
 class StoreSyncService:
-    """Everything one store-sync process runs; `run(stop)` until stopped."""
+    """Everything one store-sync process runs; `run(stop)` until stopped. An injected `client` should come from
+    `store_sync_client` (no retries of its own)."""
 
     settings: Settings
     client: TikTokClient | None = None
     inventory: InventorySync | None = field(default=None, init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, init=False)
     producer: ManagedProducer | None = field(default=None, init=False)
+    stale_webhooks: Counter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stale_webhooks = Counter("webhooks_stale", "Product/inventory webhooks older than the newest already "
+                                      "acted on (by data.update_time), dropped without an API call", ["type"],
+                                      registry=self.registry)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         prefix = settings.shopsync_topic_prefix
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
-        client = self.client or TikTokClient.from_settings(settings)
+        client = self.client or store_sync_client(settings)
         producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
         consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
                                      max_poll_interval_ms=LONG_POLL_MS),
@@ -94,7 +109,8 @@ class StoreSyncService:
                 tasks.create_task(refresh_catalogs_forever(table, keeper, inventory, settings, stop))
                 tasks.create_task(ShipmentFeed(settings, consumers[0], producer, syncer, writer, stop).run())
                 tasks.create_task(InventoryFeed(settings, consumers[1], producer, inventory, stop).run())
-                tasks.create_task(ProductWebhookFeed(consumers[2], table, keeper, inventory, settings, stop).run())
+                tasks.create_task(ProductWebhookFeed(consumers[2], table, keeper, inventory, settings, stop,
+                                                     self.stale_webhooks).run())
         finally:
             for consumer in consumers:
                 await consumer.stop()
@@ -163,5 +179,5 @@ def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
         stop.set()
         await task
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics), Route("/stats", stats_endpoint)],
-                     lifespan=lifespan)
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
+                             Route("/stats", stats_endpoint)], lifespan=lifespan)

@@ -1,7 +1,7 @@
 """One OMS shipment → TikTok: read the order, plan, resolve the carrier, call the right endpoint, say what happened.
 
 `sync` makes one attempt; 429/5xx/"system busy"/timeouts/expired tokens propagate so the worker — the one place
-that retries shipments — can back off and try again (the client sends the shipping writes once). Every other
+that retries shipments — can back off and try again (store sync's client sends every call once). Every other
 outcome is a `SyncResult`.
 """
 
@@ -172,7 +172,8 @@ class ShipmentSyncer:
                           f"TikTok rejected tracking number {shipment.tracking_number!r} with carrier "
                           f"{shipment.carrier!r}: {exc.message}", code)
         if code in CANCELLED:
-            return result("failed", "shipment:order_cancelled", f"the order is cancelled on TikTok: {exc.message}", code)
+            return result("failed", "shipment:order_cancelled", f"the order is cancelled on TikTok: {exc.message}",
+                          code)
         if code == NOT_SELLER_SHIPPED:
             return result("skipped", "shipment:not_seller_shipping", exc.message, code)
         if code in UPDATE_WINDOWS:

@@ -40,6 +40,13 @@ class Faults:
         self.error_5xx_ratio = 0.0
         self.fulfillment_busy = 0  # the next N shipping writes answer `fulfillment_busy_code` ("system busy")
         self.fulfillment_busy_code = 21001003
+        self.server_errors = 0  # the next N signed calls (any path) answer HTTP 500 / 36009003
+
+    def take_server_error(self) -> None:
+        """Raise an internal error while the count lasts (one signed call per count)."""
+        if self.server_errors > 0:
+            self.server_errors -= 1
+            raise ApiError(36009003, "Internal error", 500)
 
     def take_fulfillment_busy(self) -> None:
         """Raise the "system busy, try again" answer while the fault lasts (one write per count)."""
@@ -170,6 +177,7 @@ class OpenApi:
         self._throttle(shop.id if shop is not None else grant.shop_id, now)
         if self.faults.error_5xx_ratio and random.random() < self.faults.error_5xx_ratio:
             raise ApiError(36009003, "Internal error", 500)
+        self.faults.take_server_error()
         return grant, shop
 
     def _throttle(self, shop_id: str, now: float) -> None:

@@ -1,8 +1,8 @@
 """Seller shipping and inventory paths (§8, §9): the signed Open API routes and their `/sandbox/...` control
 routes (journals of applied writes, direct stock and product edits).
 
-Assumptions (docs/sandbox.md): webhook 15's `changed_fields` naming `seller_sku`; webhook 5's `status` holding the
-product status (DOCS: audit events).
+Webhook 5 carries an audit event in `data.status` (`stock.audit_event`) and `product_id` as a JSON number, as
+TikTok's sample does. Assumption (docs/sandbox.md): webhook 15's `changed_fields` naming `seller_sku`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class FulfillmentApi:
             Route("/fulfillment/202309/packages/{package_id}/shipping_info/update",
                   signed(self.update_shipping_info), methods=["POST"]),
             Route("/product/202309/products/search", signed(self.search_products), methods=["POST"]),
+            Route("/product/202309/products/{product_id}", signed(self.get_product), methods=["GET"]),
             Route("/product/202309/inventory/search", signed(self.search_inventory), methods=["POST"]),
             Route("/product/202309/products/{product_id}/inventory/update", signed(self.update_inventory),
                   methods=["POST"]),
@@ -87,6 +88,9 @@ class FulfillmentApi:
     # ---- products and inventory (Open API) -----------------------------------------------------------------
     async def search_products(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
         return envelope(stock.search_products(self.world, shop, dict(request.query_params), _body(body)))
+
+    async def get_product(self, request: Request, _: Grant, shop: Shop, __: bytes) -> Response:
+        return envelope(stock.get_product(self.world, shop, request.path_params["product_id"]))
 
     async def search_inventory(self, request: Request, _: Grant, shop: Shop, body: bytes) -> Response:
         return envelope(stock.search_inventory(self.world, shop, _body(body)))
@@ -146,12 +150,12 @@ class FulfillmentApi:
         if product is None:
             return _bad(WorldError(f"unknown product {request.path_params['product_id']!r}"), 404)
         try:
-            status_changed, skus_changed = stock.edit_product(self.world, product, await _json(request))
+            audit_event, skus_changed = stock.edit_product(self.world, product, await _json(request))
         except (WorldError, ValueError) as exc:
             return _bad(exc)
-        if status_changed:
+        if audit_event:  # an audit event, not the product status; the id a JSON number (DOCS sample)
             self.pusher.push(PRODUCT_STATUS_CHANGE, product.shop_id, {
-                "product_id": product.id, "status": product.status, "suspended_reason": "",
+                "product_id": int(product.id), "status": audit_event, "suspended_reason": "",
                 "update_time": product.update_time})
         if skus_changed:
             self.pusher.push(PRODUCT_INFORMATION_CHANGE, product.shop_id, {

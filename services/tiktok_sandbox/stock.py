@@ -1,5 +1,6 @@
-"""Products and stock over the World (§9): Search Products, Inventory Search, Update Inventory, the low-stock
-webhook's payload and the control API's direct stock edits. Pure functions raising `ApiError` like TikTok.
+"""Products and stock over the World (§9): Get Product, Search Products, Inventory Search, Update Inventory, the
+product and low-stock webhooks' payloads and the control API's direct stock edits. Pure functions raising
+`ApiError` like TikTok.
 
 Codes: 36009004 bad page size / token / body; 12019027 more than 10 seller SKUs; 12052180 a search whose pages
 would go past the 10,000th result (DOCS v202502: narrow the filter); 12019120 more than 100 product ids, 12019015
@@ -10,7 +11,12 @@ Node SDK would also allow other statuses but FREEZE / DELETED); 12052055 quantit
 served); per SKU (with `code: 0`) 12052990 "Check failed" wrapping 12052097 warehouse not in the shop and 12052037
 warehouse list not exactly the SKU's.
 
-Inventory Search given both `product_ids` and `sku_ids` uses the `sku_ids` (DOCS).
+Inventory Search given both `product_ids` and `sku_ids` uses the `sku_ids` (DOCS). Get Product answers 12052556
+for a product the shop does not have (assumed: no source gives its not-found code).
+
+Webhook 5's `data.status` is an audit event, not the product status (DOCS, facts §10.4): PRODUCT_AUDIT_FAILURE when
+the product goes to FAILED, PRODUCT_FIRST_PASS_REVIEW when a product created in review (DRAFT / PENDING / FAILED)
+first becomes ACTIVATE (assumed from the name), PRODUCT_STATUS_CHANGED for any other status change.
 """
 
 from __future__ import annotations
@@ -31,6 +37,19 @@ TIME_FILTERS = ("update_time_ge", "update_time_le", "create_time_ge", "create_ti
 CURRENCY = {"US": "USD", "GB": "GBP", "UK": "GBP", "MY": "MYR", "JP": "JPY"}
 
 INVENTORY_STATUS_CHANGE = 27
+FIRST_PASS_REVIEW = "PRODUCT_FIRST_PASS_REVIEW"
+STATUS_CHANGED = "PRODUCT_STATUS_CHANGED"
+AUDIT_FAILURE = "PRODUCT_AUDIT_FAILURE"
+
+
+# ---- Get Product -------------------------------------------------------------------------------------------
+def get_product(world: World, shop: Shop, product_id: str) -> dict[str, Any]:
+    """`GET /product/202309/products/{product_id}`: the product as Search Products shows it, plus the (empty)
+    audit failure reasons."""
+    product = world.product(product_id, shop.id)
+    if product is None:
+        raise ApiError(12052556, f"product {product_id} not found")
+    return product_view(product, shop) | {"audit_failed_reasons": []}
 
 
 # ---- Search Products ---------------------------------------------------------------------------------------
@@ -246,8 +265,9 @@ def create_product(world: World, doc: dict[str, Any]) -> Product:
                              skus)
 
 
-def edit_product(world: World, product: Product, doc: dict[str, Any]) -> tuple[bool, bool]:
-    """Status and/or seller SKU changes (control API); returns (status changed, seller SKUs changed)."""
+def edit_product(world: World, product: Product, doc: dict[str, Any]) -> tuple[str | None, bool]:
+    """Status and/or seller SKU changes (control API); returns (webhook 5's audit event when the status changed,
+    whether seller SKUs changed)."""
     status, specs = doc.get("status"), doc.get("skus")
     if status is not None and status not in PRODUCT_STATUSES:
         raise WorldError(f"unknown product status {status!r}; one of {', '.join(sorted(PRODUCT_STATUSES))}")
@@ -260,11 +280,22 @@ def edit_product(world: World, product: Product, doc: dict[str, Any]) -> tuple[b
             raise WorldError(f"sku {spec.get('sku_id')!r} is not a SKU of product {product.id}")
         if "seller_sku" in spec and own[spec["sku_id"]].seller_sku != str(spec["seller_sku"]):
             renames[spec["sku_id"]] = str(spec["seller_sku"])
-    status_changed = status is not None and status != product.status
-    if status_changed:
+    audit = None
+    if status is not None and status != product.status:
+        audit = audit_event(product, str(status))
         product.status = str(status)
+        product.reviewed = product.reviewed or product.status == "ACTIVATE"
     for sku_id, seller_sku in renames.items():
         own[sku_id].seller_sku = seller_sku
-    if status_changed or renames:
+    if audit or renames:
         world.touch_product(product)
-    return status_changed, bool(renames)
+    return audit, bool(renames)
+
+
+def audit_event(product: Product, new_status: str) -> str:
+    """Webhook 5's `data.status` for the product moving to `new_status`."""
+    if new_status == "FAILED":
+        return AUDIT_FAILURE
+    if new_status == "ACTIVATE" and not product.reviewed:
+        return FIRST_PASS_REVIEW
+    return STATUS_CHANGED

@@ -16,6 +16,7 @@ REFRESH_TOKEN_TTL_S = 365 * 24 * 3600
 AUTH_CODE_TTL_S = 30 * 60
 PRODUCT_STATUSES = frozenset({"DRAFT", "PENDING", "FAILED", "ACTIVATE", "SELLER_DEACTIVATED", "PLATFORM_DEACTIVATED",
                               "FREEZE", "DELETED"})
+UNREVIEWED_STATUSES = frozenset({"DRAFT", "PENDING", "FAILED"})  # not (yet) through TikTok's first review
 # Markets where Mark Package As Shipped works and orders carry no package before shipment (§8.2).
 MARK_MARKETS = frozenset({"US", "GB", "UK", "ES", "IE", "IT", "DE", "FR", "JP"})
 SEEDED_STOCK = 100
@@ -70,6 +71,7 @@ class Product:
     status: str = "ACTIVATE"
     create_time: int = 0
     update_time: int = 0
+    reviewed: bool = True  # has passed TikTok's first review (False while DRAFT / PENDING / FAILED from creation)
 
 
 @dataclass(slots=True)
@@ -208,7 +210,7 @@ class World:
         product_id = self.new_id()
         product = Product(product_id, shop_id, title, [
             Sku(self.new_id(), seller_sku, seller_sku or "Default", price, dict(inventory))
-            for seller_sku, price, inventory in skus], status, now, now)
+            for seller_sku, price, inventory in skus], status, now, now, status not in UNREVIEWED_STATUSES)
         self.products[shop_id].append(product)
         return product
 

@@ -38,6 +38,7 @@ MARK_SHIPPED_PATH = "/fulfillment/202309/orders/{order_id}/packages"
 SHIP_PACKAGE_PATH = "/fulfillment/202309/packages/{package_id}/ship"
 ORDER_SHIPPING_INFO_PATH = "/fulfillment/202309/orders/{order_id}/shipping_info/update"
 PACKAGE_SHIPPING_INFO_PATH = "/fulfillment/202309/packages/{package_id}/shipping_info/update"
+PRODUCT_PATH = "/product/202309/products/{product_id}"
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
 INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
@@ -184,6 +185,11 @@ class TikTokClient:
             body["update_time_ge"] = update_time_ge
         async for product in self._pages(PRODUCT_SEARCH_PATH, shop, {"page_size": page_size}, body, "products"):
             yield product
+
+    async def get_product(self, shop: ShopAuth, product_id: str) -> dict[str, Any]:
+        """Get Product: one product as TikTok shows it now (`id`, `status`, `update_time`, `skus[]` with
+        `seller_sku` and `inventory[] {warehouse_id, quantity}`)."""
+        return await self._call("GET", self._api_base, PRODUCT_PATH.format(product_id=product_id), shop=shop)
 
     async def search_products_page(self, shop: ShopAuth, body: dict[str, Any], *, page_size: int = 100,
                                    page_token: str = "") -> tuple[list[dict[str, Any]], str, int]:

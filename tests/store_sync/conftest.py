@@ -12,11 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from services.store_sync.service import StoreSyncService
+from services.store_sync.service import StoreSyncService, store_sync_client
 from shared.envelope import rfc3339
 from shared.kafka import create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.settings import Settings
+from shared.tiktok.client import TikTokClient
 from shared.topics import MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, topic_name
 from tests.conftest import MY_SHOP, US_SHOP
 from tests.order_ingest.conftest import Harness, harness  # noqa: F401 - the fixture, re-exported
@@ -33,6 +34,7 @@ class SyncHarness:
 
     base: Harness
     service: StoreSyncService | None = None
+    client: TikTokClient | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -41,8 +43,11 @@ class SyncHarness:
         return self.base.settings
 
     async def start(self) -> None:
+        """The service with the client it builds for itself (no client retries), pointed at the sandbox."""
         self.stop = asyncio.Event()
-        self.service = StoreSyncService(self.settings, client=self.base.client())
+        url = self.base.sandbox.base_url
+        self.client = store_sync_client(self.settings, api_base=url, auth_base=url)
+        self.service = StoreSyncService(self.settings, client=self.client)
         self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
 
     async def halt(self) -> None:
@@ -50,6 +55,9 @@ class SyncHarness:
         if self.task is not None:
             await self.task
             self.task = None
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
 
     async def publish(self, topic: str, records: list[tuple[str, bytes]]) -> None:
         producer = create_producer(self.settings)
@@ -102,6 +110,17 @@ class SyncHarness:
         rows = (await self.sandbox_json("GET", f"/sandbox/inventory?shop_id={shop_id}"))[shop_id]
         return next(r for r in rows if r["seller_sku"] == seller_sku)
 
+    async def calls(self, path: str) -> list[dict[str, Any]]:
+        """The signed calls the sandbox recorded for `path`."""
+        return [c for c in await self.sandbox_json("GET", "/sandbox/calls") if c["path"] == path]
+
+
+async def eventually(predicate: Any, timeout: float = 20.0) -> None:
+    """Wait until `predicate()` holds (polled every 50 ms), or fail after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
 
 @pytest.fixture
 async def sync(harness: Harness) -> AsyncIterator[SyncHarness]:  # noqa: F811 - uses the re-exported fixture
@@ -112,4 +131,4 @@ async def sync(harness: Harness) -> AsyncIterator[SyncHarness]:  # noqa: F811 - 
     await h.halt()
 
 
-__all__ = ["KL", "LA", "MY_SHOP", "NJ", "SHARED_A", "SHARED_B", "SYNC_RESULTS", "US_SHOP", "SyncHarness"]
+__all__ = ["KL", "LA", "MY_SHOP", "NJ", "SHARED_A", "SHARED_B", "SYNC_RESULTS", "US_SHOP", "SyncHarness", "eventually"]

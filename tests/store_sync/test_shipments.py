@@ -146,7 +146,8 @@ async def test_poison_records_go_to_the_dlq_and_the_feeds_keep_going(sync: SyncH
     order = await sync.base.create_order(shop_id=US_SHOP)
     await sync.publish(OMS_SHIPMENTS, [(f"{US_SHOP}:{order['id']}", b"{not json"),
                                        (f"{US_SHOP}:{order['id']}", b'{"shipment_id": "x"}')])
-    await sync.publish(OMS_INVENTORY, [("P1", b'{"product_code": "P1", "available": -3, "as_of": "2026-01-01T00:00:00Z"}')])
+    await sync.publish(OMS_INVENTORY, [
+        ("P1", b'{"product_code": "P1", "available": -3, "as_of": "2026-01-01T00:00:00Z"}')])
     await sync.ship(US_SHOP, order["id"], "USPS", "TRK10011")
     await sync.start()
     await sync.results(lambda rs: of(rs, order["id"]))
@@ -185,3 +186,16 @@ async def test_a_correction_outside_the_non_us_window_names_it(sync: SyncHarness
     assert (results[-1]["status"], results[-1]["reason"], results[-1]["tiktok_code"]) == (
         "failed", "shipment:update_window_passed", 21011050)
     assert "72 h" not in results[-1]["detail"]
+
+
+async def test_attempts_are_the_http_calls_made_when_tiktok_answers_5xx(sync: SyncHarness) -> None:
+    assert (await sync.base.link("US store", "LA Warehouse", shop_id=US_SHOP,
+                                 auto_sync_inventory=False)).status_code == 200  # no catalog calls meanwhile
+    order = await sync.base.create_order(shop_id=US_SHOP)
+    await sync.start()
+    sync.base.sandbox.app.state.faults.server_errors = 3  # type: ignore[attr-defined]  # test-only app state
+    await sync.ship(US_SHOP, order["id"], "USPS", "TRK10030")
+    [result] = of(await sync.results(lambda rs: of(rs, order["id"])), order["id"])
+    reads = [c for c in await sync.calls("/order/202309/orders") if c["query"].get("ids") == order["id"]]
+    assert (result["status"], result["attempts"], len(reads)) == ("applied", 4, 4)  # 3 answered 500, then one passed
+    assert len(await sync.calls(f"/fulfillment/202309/orders/{order['id']}/packages")) == 1

@@ -363,8 +363,8 @@ async def test_control_products_push_product_webhooks(sandbox: Sandbox, tiktok_c
     edited = await sandbox.control("POST", f"/sandbox/products/{product['id']}", {
         "status": "SELLER_DEACTIVATED", "skus": [{"sku_id": sku_id, "seller_sku": "BATIK-2"}]})
     assert edited.json()["status"] == "SELLER_DEACTIVATED"
-    assert pushes(sandbox, 5)[-1]["data"] | {"update_time": 0} == {
-        "product_id": product["id"], "status": "SELLER_DEACTIVATED", "suspended_reason": "", "update_time": 0}
+    assert pushes(sandbox, 5)[-1]["data"] | {"update_time": 0} == {  # an audit event; the id a number (DOCS)
+        "product_id": int(product["id"]), "status": "PRODUCT_STATUS_CHANGED", "suspended_reason": "", "update_time": 0}
     assert pushes(sandbox, 15)[-1]["data"]["product_id"] == product["id"]  # its changed_fields: an assumption
     assert (await call(tiktok_client, auth, "POST", SEARCH, params={"page_size": 5},
                        body={"seller_skus": ["BATIK-2"], "status": "SELLER_DEACTIVATED"}))["total_count"] == 1
@@ -373,6 +373,31 @@ async def test_control_products_push_product_webhooks(sandbox: Sandbox, tiktok_c
     assert (await sandbox.control("POST", "/sandbox/products/1", {"status": "ACTIVATE"})).status_code == 404
     assert (await sandbox.control("POST", f"/sandbox/products/{product['id']}",
                                   {"status": "GONE"})).status_code == 400
+
+
+async def test_get_product_shows_the_status_webhook_5_only_hints_at(sandbox: Sandbox,
+                                                                     tiktok_client: TikTokClient) -> None:
+    auth = await sandbox.authorize(tiktok_client, MY_SHOP)
+    created = (await sandbox.control("POST", "/sandbox/products", {
+        "shop_id": MY_SHOP, "status": "PENDING", "skus": [{"seller_sku": "SONGKET-1", "inventory": {KL: 4}}]})).json()
+    product = await tiktok_client.get_product(auth, created["id"])
+    assert (product["id"], product["status"], product["update_time"]) == (created["id"], "PENDING",
+                                                                         created["update_time"])
+    assert [(k["seller_sku"], k["inventory"]) for k in product["skus"]] == [
+        ("SONGKET-1", [{"warehouse_id": KL, "quantity": 4}])]
+    seen = []
+    for status in ("ACTIVATE", "SELLER_DEACTIVATED", "ACTIVATE", "FAILED"):
+        await sandbox.control("POST", f"/sandbox/products/{created['id']}", {"status": status})
+        data = pushes(sandbox, 5)[-1]["data"]
+        assert data["product_id"] == int(created["id"])
+        assert (await tiktok_client.get_product(auth, created["id"]))["update_time"] == data["update_time"]
+        seen.append(data["status"])
+    # the first activation of a product created in review: which audit event TikTok sends is assumed (docs/sandbox.md)
+    assert seen[0] in {"PRODUCT_FIRST_PASS_REVIEW", "PRODUCT_STATUS_CHANGED"}
+    assert seen[1:] == ["PRODUCT_STATUS_CHANGED", "PRODUCT_STATUS_CHANGED", "PRODUCT_AUDIT_FAILURE"]
+    assert (await tiktok_client.get_product(auth, created["id"]))["status"] == "FAILED"
+    with pytest.raises(TikTokError):  # another shop's product (the exact code is an assumption)
+        await tiktok_client.get_product(auth, RED)
 
 
 async def test_an_unknown_path_is_invalid_path_not_not_found(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
