@@ -20,6 +20,8 @@ class IngestMetrics:
                                      registry=r)
         self.stale = Counter("webhooks_stale", "Webhooks older than what was already decided (changed nothing)",
                              ["type"], registry=r)
+        self.duplicates = Counter("webhooks_duplicate", "Webhooks whose tts_notification_id was already acted on",
+                                  ["type"], registry=r)
         self.lag = Gauge("ingest_consumer_lag", "Records behind the end of tiktok.webhooks", registry=r)
 
     def count(self, outcome: str, reasons: tuple[str, ...] | list[str] = ()) -> None:

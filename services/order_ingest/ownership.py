@@ -5,6 +5,8 @@ counts they share the partition number too. An instance owns the orders of its a
 partitions; on every assignment it reloads, from `orders.ingested`, what was published for them, before it
 decides any of their records (another instance may have accepted them since this one started: without the
 reload a cancellation would be skipped instead of withdrawn). When the counts differ it reloads every partition.
+It also reloads the notification ids the group finished recently on them, so a webhook TikTok delivers again
+after a restart or a rebalance is still acted on once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
 from services.order_ingest.outputs import OrderOutputs
+from shared.dedupe import NotificationWindow, recent_notifications
 from shared.kafka import partitions_of
 from shared.logging import get_logger
 from shared.partitioner import murmur2
@@ -32,8 +35,10 @@ def partition_of(key: str, partitions: int) -> int:
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type information
     """The rebalance listener of the ingest consumer; `restored` is set once the owned state is loaded."""
 
-    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, outputs: OrderOutputs) -> None:
+    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, outputs: OrderOutputs,
+                 notifications: NotificationWindow) -> None:
         self.settings, self.consumer, self.outputs = settings, consumer, outputs
+        self.notifications = notifications
         self.restored = asyncio.Event()
         self.partitions: set[int] = set()
         self.count = 0  # partitions of tiktok.webhooks
@@ -59,7 +64,10 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka sh
             self.count = len(self.consumer.partitions_for_topic(self._webhooks) or ())
             same = len(await partitions_of(self.consumer, self._ingested)) == self.count
             loaded = await self.outputs.restore(self.settings, new if same else None) if new else 0
+            committed = {tp: await self.consumer.committed(tp) or 0 for tp in assigned}
+            recent = await recent_notifications(self.settings, committed, self.notifications)
             self.partitions |= new
-            log.info("partitions_restored", partitions=sorted(new), orders=loaded, co_partitioned=same)
+            log.info("partitions_restored", partitions=sorted(new), orders=loaded, co_partitioned=same,
+                     notifications=recent)
         finally:  # a failed restore is logged by aiokafka; consuming on beats a consumer stuck for good
             self.restored.set()

@@ -20,6 +20,7 @@ from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.ownership import Ownership
 from services.order_ingest.reconcile import reconcile_forever
 from services.order_ingest.worker import IngestWorker
+from shared.dedupe import NotificationWindow
 from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
@@ -57,12 +58,13 @@ class IngestService:
             tokens = TokenKeeper(table, writer, client, cipher)
             client.on_token_expired = tokens.on_token_expired
             outputs = OrderOutputs(producer, settings)
-            ownership = Ownership(settings, consumer, outputs)  # loads outputs' state per assigned partition
+            notifications = NotificationWindow()
+            ownership = Ownership(settings, consumer, outputs, notifications)  # state per assigned partition
             consumer.subscribe([topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)], listener=ownership)
             await consumer.start()
             fetcher = OrderFetcher(table, tokens, client, self.metrics)
             worker = IngestWorker(settings, consumer, producer, outputs, table, writer, fetcher, self.metrics,
-                                  restored=ownership.restored)
+                                  restored=ownership.restored, notifications=notifications)
             self.worker, self.ownership = worker, ownership
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(table.follow(settings, stop))

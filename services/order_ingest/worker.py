@@ -29,6 +29,7 @@ from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.ordering import OrderEvent, order_ids, sort_out, update_time_of
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
+from shared.dedupe import NotificationWindow
 from shared.dlq import send_to_dlq
 from shared.kafka import commit_owned
 from shared.logging import get_logger
@@ -49,7 +50,7 @@ class IngestWorker:
     def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: Sender,
                  outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, fetcher: OrderFetcher,
                  metrics: IngestMetrics, clock: Callable[[], float] = time.time,
-                 restored: asyncio.Event | None = None) -> None:
+                 restored: asyncio.Event | None = None, notifications: NotificationWindow | None = None) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
@@ -60,6 +61,8 @@ class IngestWorker:
         self.metrics = metrics
         self.clock = clock
         self.restored = restored  # set while the owned partitions' state is loaded (see `ownership`)
+        self.notifications = notifications if notifications is not None else NotificationWindow()
+        self._unfinished_ids: dict[tuple[str, int, int], tuple[str, int]] = {}  # record → its notification
         self.ledger = OffsetLedger()
         self._waiting: dict[str, dict[str, list[OrderEvent]]] = {}  # shop id → order id → events, oldest first
         self._fetching: set[str] = set()  # order keys a lane is working on
@@ -224,8 +227,11 @@ class IngestWorker:
         self.metrics.count_skip(reasons)
 
     def _finish(self, records: Iterable[ConsumerRecord]) -> None:
+        """Records whose outputs are acknowledged: committable, and their notifications acted on."""
         for record in records:
             self.ledger.finish(TopicPartition(record.topic, record.partition), record.offset)
+            if (found := self._unfinished_ids.pop((record.topic, record.partition, record.offset), None)):
+                self.notifications.add(*found)
 
     def _records_done(self, events: list[OrderEvent]) -> list[ConsumerRecord]:
         """The records of `events` that are done: a record is done once every order it names is decided (a
@@ -255,6 +261,13 @@ class IngestWorker:
             await self._dead_letter(record, f"undecodable_webhook: {exc.__class__.__name__}")
             return []
         self.metrics.events.labels(type=str(event_type)).inc()
+        notification_id, pushed_at = doc.get("tts_notification_id"), doc.get("timestamp")
+        if isinstance(notification_id, str) and isinstance(pushed_at, int):
+            if notification_id in self.notifications:  # TikTok delivered it again: it was acted on
+                self.metrics.duplicates.labels(type=str(event_type)).inc()
+                log.info("webhook_duplicate", notification_id=notification_id, type=event_type, shop_id=shop_id)
+                return []
+            self._unfinished_ids[(record.topic, record.partition, record.offset)] = (notification_id, pushed_at)
         if event_type == event_types.SELLER_DEAUTHORIZATION:
             await self._mark_store(shop_id, DEAUTHORIZED, None, doc.get("timestamp"))
             return []

@@ -20,6 +20,7 @@ from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.service import GROUP
 from services.order_ingest import worker as worker_module
 from services.order_ingest.worker import IngestWorker
+from shared.dedupe import NotificationWindow, recent_notifications
 from shared.kafka import create_consumer, create_producer
 from shared.settings import Settings
 from shared.stores.crypto import TokenCipher, generate_key
@@ -34,6 +35,7 @@ from tests.topicview import TopicView, everything
 SHOP_A, SHOP_B = "1001", "1002"
 Answer = Callable[[list[str]], list[dict[str, Any]]]
 _versions = itertools.count(1_700_000_000)
+_notifications = itertools.count(1)
 
 
 def tiktok_order(order_id: str, **changes: Any) -> dict[str, Any]:
@@ -86,11 +88,12 @@ class Rig:
         self.task = asyncio.get_running_loop().create_task(self.worker.run(self.stop))
 
     async def push(self, shop_id: str, order_id: str, status: str | None = "AWAITING_SHIPMENT",
-                   event_type: int = 1, update_time: int | None = None) -> int:
-        """A webhook record as the gateway writes it (dated now unless told), on partition 0; its offset."""
+                   event_type: int = 1, update_time: int | None = None, notification_id: str | None = None) -> int:
+        """A webhook record as the gateway writes it (dated now and a new notification unless told), on partition 0;
+        its offset."""
         data = {"order_id": order_id, **({"order_status": status} if status else {}),
                 "update_time": next(_versions) if update_time is None else update_time}
-        value = orjson.dumps({"type": event_type, "shop_id": shop_id, "tts_notification_id": f"n-{order_id}",
+        value = orjson.dumps({"type": event_type, "shop_id": shop_id, "tts_notification_id": notification_id or f"n-{order_id}-{next(_notifications)}",
                               "timestamp": 1, "data": data})
         meta = await self.producer.send_and_wait(topic_name(TIKTOK_WEBHOOKS, self.settings.shopsync_topic_prefix),
                                                  value, key=f"{shop_id}:{order_id}".encode(), partition=0)
@@ -201,7 +204,7 @@ async def test_a_status_that_cannot_qualify_is_skipped_without_an_api_call(rig: 
         await view.until(lambda rs: len(rs) == 1)
         skip = view.values()[0]
     assert skip["reasons"] == ["status:UNPAID"] and skip["decided_from"] == "webhook"
-    assert skip["notification_id"] == "n-a1" and skip["store_nickname"] == f"Store {SHOP_A}"
+    assert skip["notification_id"].startswith("n-a1-") and skip["store_nickname"] == f"Store {SHOP_A}"
     assert rig.tiktok.calls == []
 
 
@@ -366,3 +369,25 @@ async def test_a_deauthorization_older_than_the_latest_authorization_changes_not
     await rig.until_committed(last + 1)
     async with TopicView(rig.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len(rs) == 1)
+
+
+async def test_the_same_notification_delivered_three_times_is_acted_on_once(rig: Rig) -> None:
+    rig.start()
+    for _ in range(3):  # TikTok timed out waiting for our 200 and pushed again
+        last = await rig.push(SHOP_A, "a1", notification_id="n-again")
+        await rig.until_committed(last + 1)  # the first is finished before the copies arrive
+    assert rig.tiktok.calls == [(SHOP_A, ["a1"])]
+    assert rig.metrics.duplicates.labels(type="1")._value.get() == 2
+    stale = await rig.push(SHOP_A, "a1", status="UNPAID", update_time=1, notification_id="n-again")
+    await rig.until_committed(stale + 1)
+    assert len(rig.tiktok.calls) == 1
+
+
+async def test_a_restarted_worker_still_knows_the_notifications_its_group_finished(rig: Rig) -> None:
+    rig.start()
+    last = await rig.push(SHOP_A, "a1", notification_id="n-before-restart")
+    await rig.until_committed(last + 1)
+    window = NotificationWindow()
+    tp = TopicPartition(topic_name(TIKTOK_WEBHOOKS, rig.settings.shopsync_topic_prefix), 0)
+    assert await recent_notifications(rig.settings, {tp: last + 1}, window) == 1
+    assert "n-before-restart" in window
