@@ -1,4 +1,7 @@
-"""`shopsync replay`: re-enrich orders with today's mappings after mapping fixes."""
+"""`shopsync replay`: re-enrich orders with today's mappings after mapping fixes.
+
+The options choose orders, never versions: each chosen order is re-driven from its current (newest) record.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +20,28 @@ from shopsync.operator.timeparse import parse_time
 
 @click.command()
 @click.option("--shop", default=None, help="Shop id or store nickname.")
-@click.option("--from", "from_", default=None, help="Orders ingested since (ISO time or 6h).")
-@click.option("--to", default=None, help="…and before (ISO time or 1h).")
+@click.option("--from", "from_", default=None,
+              help="Orders that changed since (ISO time or 6h); replayed from their current version.")
+@click.option("--to", default=None,
+              help="…and before (ISO time or 1h); a later change (a cancellation) is kept, never undone.")
 @click.option("--order-id", "order_ids", multiple=True, help="An order id (repeatable).")
 @click.option("--order-ids", "order_ids_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file with one order id per line.")
 @click.option("--only-incomplete", is_flag=True, help="Only orders whose last enrichment had unmapped lines.")
 @click.option("--force", is_flag=True, help="Re-send orders whose enriched content would not change.")
-@click.option("--dry-run", is_flag=True, help="Count what would be replayed and changed; send nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Count what would be replayed and changed (--json lists the keys); send nothing.")
 @click.option("--rate", type=click.FloatRange(min=0.1), default=None, help="At most N orders/s.")
 @json_option
 @click.pass_context
 def replay(ctx: click.Context, shop: str | None, from_: str | None, to: str | None, order_ids: tuple[str, ...],
            order_ids_file: Path | None, only_incomplete: bool, force: bool, dry_run: bool, rate: float | None,
            as_json: bool) -> None:
-    """Re-drive orders through enrichment (cause: replay); unchanged orders are not re-sent unless --force."""
+    """Re-drive orders through enrichment (cause: replay); unchanged orders are not re-sent unless --force.
+
+    Each selected order is republished from its newest orders.ingested record, so what it is now (withdrawn,
+    updated) is what gets re-enriched; orders withdrawn by now are left alone.
+    """
     settings = settings_from(ctx)
     now = time.time()
     try:
@@ -65,6 +75,7 @@ def replay(ctx: click.Context, shop: str | None, from_: str | None, to: str | No
     verb = "would replay" if dry_run else "replayed"
     click.echo(f"read {summary.read}, selected {summary.selected}, {verb} {summary.replayed}, "
                f"changed {summary.changed}, unchanged {summary.unchanged}, failed {summary.failed}, "
-               f"elapsed {summary.elapsed_s:.2f}s (replay id {summary.replay_id})")
+               f"elapsed {summary.elapsed_s:.2f}s (replay id {summary.replay_id})"
+               + (f", restored {summary.restored} newer records written meanwhile" if summary.restored else ""))
     if summary.failed:
         raise SystemExit(1)

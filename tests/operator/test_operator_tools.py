@@ -1,4 +1,4 @@
-"""Replay, offsets reset, dead letters, tail and the audit index against the real broker."""
+"""Offsets reset, dead letters, tail and the audit index against the real broker (replay: test_replay.py)."""
 
 from __future__ import annotations
 
@@ -13,57 +13,15 @@ from click.testing import CliRunner
 from services.audit.service import create_app as create_audit_app
 from services.audit.store import AuditStore
 from shared.dlq import send_to_dlq
-from shared.envelope import header_map
 from shared.kafka import create_consumer, create_producer
 from shared.settings import Settings
 from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from shopsync.cli import cli
 from shopsync.operator.dlq import list_dead_letters, redrive
 from shopsync.operator.offsets import GroupActive, apply_reset, plan_reset
-from shopsync.operator.replay import Selection, replay
-from tests.mapping.conftest import SHOP, MappingHarness, make_order, publish
+from tests.mapping.conftest import SHOP, make_order
 from tests.servers import serve_app
 from tests.topicview import TopicView
-
-
-async def test_replay_resends_only_changes_unless_forced_and_dry_run_matches(mapping: MappingHarness) -> None:
-    await mapping.put("RED-L", "P-1")
-    await publish(mapping.settings, *[make_order(f"o{i}", [("RED-L", "k1")]) for i in range(4)],
-                  make_order("u1", [("BLUE-M", "k2")]))
-    async with mapping.enriched() as view:
-        await view.until(lambda rs: len(rs) == 5)
-        dry = await replay(mapping.settings, Selection(), dry_run=True)
-        assert (dry.selected, dry.changed, dry.unchanged, dry.replayed) == (5, 0, 5, 0)
-        forced_dry = await replay(mapping.settings, Selection(shop_id=SHOP), dry_run=True, force=True)
-        forced = await replay(mapping.settings, Selection(shop_id=SHOP), force=True, rate=1000)
-        assert forced_dry.replayed == forced.replayed == 5
-        await view.until(lambda rs: len(rs) == 10)
-        replayed = view.records[5:]
-    assert {header_map(r.headers)["replay_id"] for r in replayed} == {forced.replay_id}
-    assert {orjson.loads(r.value)["cause"] for r in replayed} == {"replay"}
-    assert {orjson.loads(r.value)["revision"] for r in replayed} == {2}
-
-
-async def test_replay_selection_by_order_id_incomplete_and_time(mapping: MappingHarness) -> None:
-    await mapping.put("RED-L", "P-1")
-    await publish(mapping.settings, make_order("a", [("RED-L", "k1")]), make_order("b", [("BLUE-M", "k2")]))
-    async with mapping.enriched() as view:
-        await view.until(lambda rs: len(rs) == 2)
-    middle = int(time.time() * 1000)
-    await asyncio.sleep(0.05)
-    await publish(mapping.settings, make_order("c", [("BLUE-M", "k2")]))
-    async with mapping.enriched() as view:
-        await view.until(lambda rs: len(rs) == 3)
-    by_id = await replay(mapping.settings, Selection(order_ids=frozenset({"a", "c"})), dry_run=True, force=True)
-    incomplete = await replay(mapping.settings, Selection(only_incomplete=True), dry_run=True, force=True)
-    recent = await replay(mapping.settings, Selection(from_ms=middle), dry_run=True, force=True)
-    older = await replay(mapping.settings, Selection(to_ms=middle), dry_run=True, force=True)
-    assert (by_id.selected, incomplete.selected, recent.selected, older.selected) == (2, 2, 1, 2)
-
-
-def test_replay_cli_rejects_bad_times(settings: Settings) -> None:
-    result = CliRunner().invoke(cli, ["replay", "--from", "yesterday"])
-    assert result.exit_code != 0 and "--from 'yesterday'" in result.output
 
 
 async def test_offsets_reset_refuses_active_members_then_resets(settings: Settings) -> None:
