@@ -18,6 +18,7 @@ CE_SOURCE_INGEST = "shopsync/order-ingest"
 CE_TYPE_INGESTED = "shopsync.order.ingested"
 CE_TYPE_WITHDRAWN = "shopsync.order.withdrawn"
 CE_TYPE_SKIPPED = "shopsync.order.skipped"
+CE_TYPE_ENRICHED = "shopsync.order.enriched"
 
 
 def order_key(shop_id: str, order_id: str) -> str:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.orders import CE_TYPE_ENRICHED, CE_TYPE_INGESTED, CE_TYPE_SKIPPED, CE_TYPE_WITHDRAWN
 from shared.topics import (DLQ, MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED,
                            STORES, SYNC_RESULTS, TIKTOK_CATALOG, TIKTOK_WEBHOOKS, TOPIC_SPECS)
 
@@ -19,11 +20,11 @@ DOCUMENTED: dict[str, tuple[str, str, list[str], str, list[str]]] = {
     TIKTOK_WEBHOOKS: ("TiktokWebhook", "{shop_id}:{order_id}, or {shop_id} when the event names no order",
                       ["tiktok.shop.<event name in lower snake case>", "tiktok.shop.type_<n>"], "webhook_gateway",
                       ["order_ingest", "audit"]),
-    ORDERS_INGESTED: ("IngestedOrder", "{shop_id}:{order_id}", ["shopsync.order.ingested", "shopsync.order.withdrawn"],
+    ORDERS_INGESTED: ("IngestedOrder", "{shop_id}:{order_id}", [CE_TYPE_INGESTED, CE_TYPE_WITHDRAWN],
                       "order_ingest", ["mapping", "audit"]),
-    ORDERS_SKIPPED: ("SkippedOrder", "{shop_id}:{order_id}", ["shopsync.order.skipped"], "order_ingest",
+    ORDERS_SKIPPED: ("SkippedOrder", "{shop_id}:{order_id}", [CE_TYPE_SKIPPED], "order_ingest",
                      ["audit", "operators"]),
-    ORDERS_ENRICHED: ("EnrichedOrder", "{shop_id}:{order_id}", ["shopsync.order.enriched", "shopsync.order.withdrawn"],
+    ORDERS_ENRICHED: ("EnrichedOrder", "{shop_id}:{order_id}", [CE_TYPE_ENRICHED, CE_TYPE_WITHDRAWN],
                       "mapping", ["the OMS", "audit"]),
     STORES: ("StoreConnection", "{shop_id}; pending links pending:{state}", ["shopsync.store.<status>"],
              "CLI, gateway OAuth callback, order_ingest", ["order_ingest", "CLI"]),

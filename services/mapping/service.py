@@ -24,10 +24,10 @@ from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import commit_owned, create_consumer, read_to_end
 from shared.logging import get_logger
 from shared.mappings import Mapping, split_mapping_key
-from shared.orders import ACTIVE, IngestedOrder
+from shared.orders import ACTIVE, CE_TYPE_ENRICHED, CE_TYPE_WITHDRAWN, IngestedOrder
 from shared.producer import Outbox, Sender
 from shared.settings import Settings
-from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import child_traceparent, trace_id
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
@@ -169,7 +169,7 @@ class MappingService:
         now = rfc3339(time.time())
         value = orjson.dumps({**content, "revision": revision, "cause": cause, "enriched_at": now})
         event = CloudEvent(id=f"{key}:r{revision}", source=CE_SOURCE,
-                           type="shopsync.order.enriched" if order.lifecycle == ACTIVE else "shopsync.order.withdrawn",
+                           type=CE_TYPE_ENRICHED if order.lifecycle == ACTIVE else CE_TYPE_WITHDRAWN,
                            data=value, time=now, subject=key)
         headers = [("shopsync_cause", cause), ("traceparent", child_traceparent(traceparent)),
                    *(extra_headers or [])]
@@ -194,7 +194,7 @@ class MappingService:
 
     async def write_mapping(self, key: str, mapping: Mapping | None) -> None:
         """Publish a mapping (None = tombstone), acked, and apply it here at once (the follower then no-ops)."""
-        topic = topic_name("shopsync.mappings", self.settings.shopsync_topic_prefix)
+        topic = topic_name(MAPPINGS, self.settings.shopsync_topic_prefix)
         value = orjson.dumps(mapping.to_dict()) if mapping is not None else None
         written = await self.producer.send_and_wait(topic, value, key=key.encode())
         if self.table.apply(key, mapping, written.offset):
