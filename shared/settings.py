@@ -82,7 +82,9 @@ class Settings(BaseSettings):
 
     # Secrets for stores and the admin API
     shopsync_secret_key: SecretStr = Field(
-        default=SecretStr(""), description="Fernet key encrypting store tokens at rest (`shopsync keygen`)."
+        default=SecretStr(""),
+        description="Fernet key encrypting store tokens at rest (`shopsync keygen`); to rotate, `new,old`: the first "
+        "encrypts, every key decrypts, `shopsync stores rotate-key` re-encrypts every store with the first.",
     )
     shopsync_admin_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for admin HTTP APIs.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.stores.model import DEAUTHORIZED, StoreRecord
+from shared.stores.model import DEAUTHORIZED, NEEDS_RELINK, StoreRecord
 
 AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
 SELLER = "SELLER"
@@ -41,6 +41,8 @@ def store_reasons(store: StoreRecord | None) -> list[str]:
         return ["store:not_linked"]
     if store.status == DEAUTHORIZED:
         return ["store:deauthorized"]
+    if store.status == NEEDS_RELINK:
+        return ["store:needs_relink"]
     if not store.is_active:
         return ["store:not_linked"]
     if not store.auto_sync_orders:

@@ -10,7 +10,7 @@ from services.order_ingest.decide import store_reasons
 from services.order_ingest.metrics import IngestMetrics
 from shared.logging import get_logger
 from shared.stores.table import StoreTable
-from shared.stores.tokens import StoreUnavailable, TokenKeeper
+from shared.stores.tokens import StoreNeedsRelink, StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited, TikTokError, TokenExpired, Transient
 
@@ -21,7 +21,8 @@ RETRY_CAP_S = 30.0
 @dataclass(slots=True)
 class Fetched:
     """The orders TikTok returned; ids asked for and not returned are dead-lettered with `failure`
-    (order_not_found unless said otherwise), or skipped with `store_reasons` when the store cannot be called."""
+    (order_not_found unless said otherwise), or skipped with `store_reasons` when the store cannot be called
+    (not linked, deauthorized, or `needs_relink` because its tokens do not decrypt)."""
 
     orders: list[dict[str, Any]] = field(default_factory=list)
     failure: str = "order_not_found"
@@ -48,6 +49,8 @@ class OrderFetcher:
                 auth = await self.tokens.shop_auth(shop_id)
                 self.metrics.api_calls.labels(call="get_order_detail").inc()
                 return Fetched(await self.client.get_order_detail(auth, ids))
+            except StoreNeedsRelink:
+                return Fetched(store_reasons=["store:needs_relink"])  # the keeper marked the store
             except StoreUnavailable:
                 return Fetched(store_reasons=store_reasons(self.table.stores.get(shop_id)) or ["store:not_linked"])
             except NotFound as exc:

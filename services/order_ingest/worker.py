@@ -36,7 +36,7 @@ from shared.logging import get_logger
 from shared.orders import order_key
 from shared.producer import Sender
 from shared.settings import Settings
-from shared.stores.model import DEAUTHORIZED, EXPIRING, StoreRecord
+from shared.stores.model import DEAUTHORIZED, EXPIRING, NEEDS_RELINK, StoreRecord
 from shared.stores.table import StoreTable, StoreWriter
 from shared.tiktok import event_types
 from shared.tracing import trace_id
@@ -300,12 +300,14 @@ class IngestWorker:
         if status == EXPIRING:
             with contextlib.suppress(ValueError):
                 store.authorization_expires_at = int(str(expiration))
-            if store.status == DEAUTHORIZED:
+            if store.status in (DEAUTHORIZED, NEEDS_RELINK):
+                await self.writer.put(store)  # the date is news; the status stays until the seller acts
                 return
             log.warning("store_authorization_expiring", shop_id=shop_id, nickname=store.nickname,
                         expires_at=store.authorization_expires_at)
         else:
             log.warning("store_deauthorized", shop_id=shop_id, nickname=store.nickname)
+            store.status_reason = ""
         store.status = status  # type: ignore[assignment]
         await self.writer.put(store)
 

@@ -83,6 +83,9 @@ def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] 
             return _page(400, "Linking failed: warehouse not found", str(exc))
         except LinkError as exc:
             return _page(400, "Linking failed", str(exc))
+        except MissingSecretKey:  # SHOPSYNC_SECRET_KEY changed while the seller was choosing a shop
+            return _page(400, "Link expired", "This shop choice can no longer be read (the secret key changed). "
+                         "Run `shopsync stores link` again.")
         except TikTokError as exc:
             log.error("store_link_failed", reason="tiktok_error", code=exc.code, request_id=exc.request_id)
             return _page(502, "Linking failed", f"TikTok returned an error (code {exc.code}, request id "

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-Status = Literal["pending_authorization", "linked", "deauthorized", "authorization_expiring"]
+Status = Literal["pending_authorization", "linked", "deauthorized", "authorization_expiring", "needs_relink"]
 PENDING: Status = "pending_authorization"
 LINKED: Status = "linked"
 DEAUTHORIZED: Status = "deauthorized"
 EXPIRING: Status = "authorization_expiring"
+NEEDS_RELINK: Status = "needs_relink"  # its tokens cannot be used (see `status_reason`): link it again
 STATE_TTL_S = 30 * 60
 PENDING_KEY_PREFIX = "pending:"
 
@@ -20,6 +21,7 @@ class StoreRecord:
 
     nickname: str
     status: Status
+    status_reason: str = ""  # why the store is in its status, for the operator (set with needs_relink)
     warehouse_name: str = ""  # as the seller typed it; blank = all warehouses
     warehouse_ids: list[str] = field(default_factory=list)
     warehouse_names: list[str] = field(default_factory=list)

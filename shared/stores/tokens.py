@@ -1,13 +1,19 @@
-"""Access tokens for shop-scoped calls: decrypted on demand, refreshed before they expire (and on 105002)."""
+"""Access tokens for shop-scoped calls: decrypted on demand, refreshed before they expire (and on 105002).
+
+A store whose tokens no key of SHOPSYNC_SECRET_KEY decrypts is that store's problem alone: it is marked
+`needs_relink` (with the reason) and callers get StoreNeedsRelink, a StoreUnavailable, like for any unlinked store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from shared.logging import get_logger
-from shared.stores.crypto import TokenCipher
+from shared.stores.crypto import KEY_MISMATCH, KeyMismatch, TokenCipher
+from shared.stores.model import EXPIRING, LINKED, NEEDS_RELINK, StoreRecord
 from shared.stores.table import StoreTable, StoreWriter
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.models import ShopAuth
@@ -18,6 +24,10 @@ REFRESH_AHEAD_S = 24 * 3600
 
 class StoreUnavailable(RuntimeError):
     """The store is not linked (or deauthorized): no API calls for it."""
+
+
+class StoreNeedsRelink(StoreUnavailable):
+    """The store's tokens do not decrypt with SHOPSYNC_SECRET_KEY: it is now marked `needs_relink`."""
 
 
 class TokenKeeper:
@@ -39,7 +49,7 @@ class TokenKeeper:
         if store.access_token_expires_at - self._clock() < REFRESH_AHEAD_S:
             await self.refresh(shop_id, only_if_due=True)
             store = self._table.stores[shop_id]
-        return ShopAuth(store.shop_id, store.shop_cipher, self._cipher.decrypt(store.access_token_enc))
+        return ShopAuth(store.shop_id, store.shop_cipher, await self._decrypt(store, store.access_token_enc))
 
     async def refresh(self, shop_id: str, only_if_due: bool = False) -> str:
         """Refresh the shop's tokens, store them (encrypted) and return the new access token."""
@@ -49,8 +59,8 @@ class TokenKeeper:
             if store is None or not store.is_active:
                 raise StoreUnavailable(f"store {shop_id} is not linked")
             if only_if_due and store.access_token_expires_at - self._clock() >= REFRESH_AHEAD_S:
-                return self._cipher.decrypt(store.access_token_enc)
-            grant = await self._client.refresh_token(self._cipher.decrypt(store.refresh_token_enc))
+                return await self._decrypt(store, store.access_token_enc)
+            grant = await self._client.refresh_token(await self._decrypt(store, store.refresh_token_enc))
             store.access_token_enc = self._cipher.encrypt(grant.access_token)
             store.refresh_token_enc = self._cipher.encrypt(grant.refresh_token)
             store.access_token_expires_at = grant.access_token_expire_in
@@ -58,6 +68,17 @@ class TokenKeeper:
             await self._writer.put(store)
             log.info("store_token_refreshed", shop_id=shop_id, expires_at=grant.access_token_expire_in)
             return grant.access_token
+
+    async def _decrypt(self, store: StoreRecord, blob: str) -> str:
+        """The token; a store whose tokens do not decrypt is marked `needs_relink` and StoreNeedsRelink raised."""
+        try:
+            return self._cipher.decrypt(blob)
+        except KeyMismatch:
+            marked = replace(store, status=NEEDS_RELINK, status_reason=KEY_MISMATCH)
+            await self._writer.put(marked)
+            self._table.stores[store.shop_id] = marked
+            log.error("store_needs_relink", shop_id=store.shop_id, nickname=store.nickname, reason=KEY_MISMATCH)
+            raise StoreNeedsRelink(f"store {store.shop_id} needs relinking: {KEY_MISMATCH}") from None
 
     async def on_token_expired(self, shop_id: str) -> str:
         """The client's hook for 105002."""
@@ -71,3 +92,21 @@ class TokenKeeper:
                     await self.refresh(shop_id, only_if_due=True)
                 except Exception as exc:  # noqa: BLE001 - one store's failure must not stop the others
                     log.error("store_token_refresh_failed", shop_id=shop_id, error=exc.__class__.__name__)
+
+
+def reencrypt(store: StoreRecord, cipher: TokenCipher) -> StoreRecord | None:
+    """`store` with its tokens under the first key of SHOPSYNC_SECRET_KEY, or None when they already are.
+
+    A store marked `needs_relink` because its tokens did not decrypt, and whose tokens decrypt again (its key was put
+    back), is linked again. Raises KeyMismatch when no key decrypts its tokens.
+    """
+    blobs = [blob for blob in (store.access_token_enc, store.refresh_token_enc) if blob]
+    marked_for_key = store.status == NEEDS_RELINK and store.status_reason == KEY_MISMATCH
+    if not blobs or (all(cipher.is_current(blob) for blob in blobs) and not marked_for_key):
+        return None
+    rotated = replace(store, access_token_enc=cipher.rotate(store.access_token_enc) if store.access_token_enc else "",
+                      refresh_token_enc=cipher.rotate(store.refresh_token_enc) if store.refresh_token_enc else "")
+    if marked_for_key:
+        rotated.status = EXPIRING if store.authorization_expires_at else LINKED
+        rotated.status_reason = ""
+    return rotated

@@ -1,31 +1,34 @@
-"""`shopsync stores link|list|set|unlink` and `shopsync keygen`: store connections."""
+"""`shopsync stores link|list|set|unlink|rotate-key` and `shopsync keygen`: store connections."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from shared.kafka import create_producer
 from shared.settings import Settings
-from shared.stores.crypto import MissingSecretKey, TokenCipher, generate_key
+from shared.stores.crypto import KeyMismatch, MissingSecretKey, TokenCipher, generate_key
 from shared.stores.linking import LinkError, new_pending_link
-from shared.stores.model import DEAUTHORIZED, StoreRecord
+from shared.stores.model import DEAUTHORIZED, NEEDS_RELINK, PENDING, StoreRecord
 from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.tokens import reencrypt
 from shared.stores.warehouses import WarehouseNotFound, resolve_warehouses
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shared.tiktok.models import ShopAuth
-from shopsync.console import find_store, fail, json_option, print_json, settings_from
+from shopsync.console import fail, find_store, json_option, print_json, settings_from
 
 ON_OFF = click.Choice(["on", "off"])
 
 
 @click.command()
 def keygen() -> None:
-    """Print a new SHOPSYNC_SECRET_KEY (a Fernet key that encrypts store tokens)."""
+    """Print a new Fernet key for SHOPSYNC_SECRET_KEY (to rotate: put it first, `new,old`, then `stores rotate-key`)."""
     click.echo(generate_key())
 
 
@@ -107,6 +110,12 @@ def list_stores(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{'':<20} orders {'on' if s['auto_sync_orders'] else 'off'}, shipments "
                    f"{'on' if s['auto_sync_shipments'] else 'off'}, inventory {'on' if s['auto_sync_inventory'] else 'off'}"
                    f" (buffer {s['inventory_buffer']}); token expires {expiry}")
+        if s["status"] == NEEDS_RELINK:
+            click.echo(f"{'':<20} needs relinking: {s['status_reason'] or 'its tokens cannot be used'}; put the "
+                       "old key back after the current one and run `shopsync stores rotate-key`, or run "
+                       f"`shopsync stores link --nickname \"{s['nickname']}\"`")
+        elif s["status_reason"]:
+            click.echo(f"{'':<20} {s['status_reason']}")
 
 
 @stores.command("set")
@@ -148,6 +157,8 @@ async def _resolve(settings: Settings, store: StoreRecord, warehouse: str) -> No
             found = await client.get_warehouses(ShopAuth(store.shop_id, store.shop_cipher,
                                                          cipher.decrypt(store.access_token_enc)))
             matches = resolve_warehouses(warehouse, found)
+        except KeyMismatch as exc:
+            fail(f"{store.nickname} ({store.shop_id}): {exc}")
         except WarehouseNotFound as exc:
             fail(str(exc))
         except TikTokError as exc:
@@ -164,8 +175,82 @@ def unlink(ctx: click.Context, shop: str) -> None:
     """Stop syncing a store (SHOP = shop id or nickname); its tokens are erased."""
     settings = settings_from(ctx)
     store = find_store(settings, shop)
-    store.status = DEAUTHORIZED
+    store.status, store.status_reason = DEAUTHORIZED, ""
     store.access_token_enc = store.refresh_token_enc = ""
     store.access_token_expires_at = int(time.time())
     asyncio.run(_write(settings, store))
     click.echo(f"Unlinked {store.nickname} ({store.shop_id}).")
+
+
+@dataclass(slots=True)
+class Rotation:
+    """What `stores rotate-key` did, store by store (named as `nickname (shop id)`, never with a token)."""
+
+    reencrypted: list[StoreRecord] = field(default_factory=list)
+    restored: list[StoreRecord] = field(default_factory=list)  # needs_relink for the key, readable again
+    current: list[StoreRecord] = field(default_factory=list)
+    failed: list[StoreRecord] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: [{"shop_id": s.shop_id, "nickname": s.nickname, "status": s.status} for s in stores]
+                for name, stores in (("reencrypted", self.reencrypted), ("restored", self.restored),
+                                     ("already_current", self.current), ("failed", self.failed))}
+
+
+def _plan_rotation(table: StoreTable, cipher: TokenCipher) -> tuple[Rotation, list[StoreRecord]]:
+    """Each store (and pending shop choice holding tokens) re-encrypted with the first key; the records to write."""
+    rotation, changed = Rotation(), []
+    for store in [*table.stores.values(), *(p for p in table.pending.values() if p.access_token_enc)]:
+        try:
+            rotated = reencrypt(store, cipher)
+        except KeyMismatch:
+            rotation.failed.append(store)
+            continue
+        if rotated is None:
+            if store.access_token_enc or store.refresh_token_enc:  # an unlinked store has none to rotate
+                rotation.current.append(store)
+            continue
+        changed.append(rotated)
+        if rotated.status != store.status:
+            rotation.restored.append(rotated)
+        else:
+            rotation.reencrypted.append(rotated)
+    return rotation, changed
+
+
+def _named(stores: list[StoreRecord]) -> str:
+    return ", ".join(f"{s.nickname} (pending link)" if s.status == PENDING else f"{s.nickname} ({s.shop_id})"
+                     for s in stores)
+
+
+@stores.command("rotate-key")
+@json_option
+@click.pass_context
+def rotate_key(ctx: click.Context, as_json: bool) -> None:
+    """Re-encrypt every store's tokens with the first key of SHOPSYNC_SECRET_KEY (`new,old`: all keys decrypt).
+
+    Run it after putting a new key first; once every store is current, the old keys can be removed. A store marked
+    needs_relink because its tokens did not decrypt, whose key is back in the list, is linked again.
+    """
+    settings = settings_from(ctx)
+    cipher = _cipher(settings)
+    table = asyncio.run(StoreTable().load(settings))
+    rotation, changed = _plan_rotation(table, cipher)
+    if changed:
+        asyncio.run(_write(settings, *changed))
+    if as_json:
+        print_json(rotation.as_json())
+    else:
+        done = len(rotation.reencrypted) + len(rotation.restored)
+        click.echo(f"Re-encrypted {done} store(s) with the first key of SHOPSYNC_SECRET_KEY; "
+                   f"{len(rotation.current)} already used it.")
+        if rotation.restored:
+            click.echo(f"Linked again (their tokens decrypt again): {_named(rotation.restored)}.")
+        if rotation.failed:
+            click.echo(f"Could not decrypt {len(rotation.failed)} store(s), left unchanged: {_named(rotation.failed)}. "
+                       "Put the key they were encrypted with in SHOPSYNC_SECRET_KEY (after the first), or link them "
+                       "again with `shopsync stores link`.", err=True)
+        elif cipher.key_count > 1:
+            click.echo("Every store uses the first key now: the other keys can be removed from SHOPSYNC_SECRET_KEY.")
+    if rotation.failed:
+        raise SystemExit(1)

@@ -16,6 +16,8 @@ REASON_TEXT = {
                            "run `shopsync stores set {shop} --auto-sync-orders on`",
     "store:deauthorized": "the seller deauthorized the store at TikTok: link it again with `shopsync stores link`",
     "store:not_linked": "the shop {shop} is not linked: run `shopsync stores link --nickname NAME`",
+    "store:needs_relink": "the store's tokens do not decrypt with SHOPSYNC_SECRET_KEY: put its key back after the "
+                          "current one and run `shopsync stores rotate-key`, or link the store again",
 }
 
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from shared.stores.crypto import MissingSecretKey, TokenCipher, generate_key
-from shared.stores.model import DEAUTHORIZED, EXPIRING, LINKED, PENDING, StoreRecord
+from shared.stores.model import DEAUTHORIZED, EXPIRING, LINKED, NEEDS_RELINK, PENDING, StoreRecord
 from shared.stores.table import StoreTable
 from shared.stores.warehouses import WarehouseNotFound, resolve_warehouses
 from shared.tiktok.models import Warehouse
@@ -28,7 +28,7 @@ def test_tokens_are_encrypted_and_the_key_is_required() -> None:
         TokenCipher("")
     with pytest.raises(MissingSecretKey, match="not a valid Fernet key"):
         TokenCipher("not-a-key")
-    with pytest.raises(MissingSecretKey, match="does not decrypt"):
+    with pytest.raises(MissingSecretKey, match="do not decrypt with SHOPSYNC_SECRET_KEY"):
         TokenCipher(generate_key()).decrypt(blob)
 
 
@@ -38,7 +38,7 @@ def test_a_pending_link_is_keyed_by_its_state_and_a_linked_store_by_its_shop_id(
 
 
 @pytest.mark.parametrize(("status", "active"), [(LINKED, True), (EXPIRING, True), (DEAUTHORIZED, False),
-                                                (PENDING, False)])
+                                                (PENDING, False), (NEEDS_RELINK, False)])
 def test_only_linked_stores_may_call_the_api(status: str, active: bool) -> None:
     assert linked(status=status).is_active is active
 
