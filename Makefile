@@ -4,15 +4,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install kafka-start kafka-stop bench clean
+LOCK_FLAGS := --quiet --all-build-deps --allow-unsafe --generate-hashes --strip-extras --no-emit-find-links \
+              --no-emit-index-url
 
-$(STAMP): pyproject.toml
+.PHONY: run test install lock kafka-start kafka-stop bench clean
+
+# Every package, build tools included, comes from requirements.lock with its hashes; the project itself goes on top.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## lock: after a change to pyproject.toml's dependencies, re-resolve requirements.lock (with the dev extras, for
+## `make install`) and deploy/requirements-runtime.lock (the same versions without them, for the image)
+lock:
+	$(PYTHON) -m venv $(VENV)/lock-tools
+	$(VENV)/lock-tools/bin/pip install -q 'pip-tools>=7.4'
+	$(VENV)/lock-tools/bin/pip-compile $(LOCK_FLAGS) --extra dev --output-file requirements.lock pyproject.toml
+	$(VENV)/lock-tools/bin/pip-compile $(LOCK_FLAGS) --constraint requirements.lock \
+		--output-file deploy/requirements-runtime.lock pyproject.toml
 
 ## run: set everything up and run the whole pipeline in the foreground (Ctrl-C stops what it started)
 run: $(STAMP)

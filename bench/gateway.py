@@ -29,7 +29,7 @@ from shared.topic_admin import delete_prefixed_topics, ensure_topics
 
 CONCURRENCY = 64
 DURATION_S = 10.0
-APP_KEY, APP_SECRET = "bench-key", "bench-secret"
+APP_KEY, APP_SECRET = "bench-key", "bench-secret-0123456789abcdef0123456"
 
 BARE_APP = """
 from starlette.applications import Starlette

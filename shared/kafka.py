@@ -1,20 +1,25 @@
-"""aiokafka wiring: producer and consumer factories with the product's delivery guarantees.
+"""aiokafka wiring: the one place that builds Kafka clients, with the product's delivery guarantees.
 
+Every client (producers, consumers, admin clients, `read_to_end` readers) gets `kafka_client_options`: the
+bootstrap servers and the KAFKA_* TLS/SASL settings. A client whose start fails to bootstrap raises a typed
+error saying why (`KafkaAuthenticationFailed`, `KafkaTLSFailed`, `KafkaUnreachable`).
 Producers: acks=all, idempotence on, lz4 compression, a short linger so concurrent sends batch.
 Consumers: manual commits after processing (at-least-once), starting from the earliest offset.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+from shared.kafka_security import KafkaUnreachable, explain_bootstrap_failure, security_options
 from shared.logging import get_logger
 from shared.partitioner import Murmur2Partitioner
 from shared.producer import ManagedProducer, ProducerMetrics
@@ -24,10 +29,62 @@ from shared.topics import topic_name
 log = get_logger("kafka")
 
 
+def kafka_client_options(settings: Settings) -> dict[str, Any]:
+    """Where and how every client connects: bootstrap servers plus TLS/SASL. Holds the password: never log it."""
+    return {"bootstrap_servers": settings.bootstrap_servers, **security_options(settings)}
+
+
+@contextlib.asynccontextmanager
+async def _explained(options: Mapping[str, Any]) -> AsyncIterator[None]:
+    """Turn aiokafka's bare "Unable to bootstrap" into an error that names the cause."""
+    try:
+        yield
+    except KafkaConnectionError as exc:
+        if isinstance(exc, KafkaUnreachable) or "Unable to bootstrap" not in str(exc):
+            raise
+        raise await explain_bootstrap_failure(options, exc) from exc
+
+
+class Producer(AIOKafkaProducer):
+    """An AIOKafkaProducer whose failed start says why (authentication, TLS, network)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._connect_options = options
+
+    async def start(self) -> None:
+        async with _explained(self._connect_options):
+            await super().start()
+
+
+class Consumer(AIOKafkaConsumer):
+    """An AIOKafkaConsumer whose failed start says why (authentication, TLS, network)."""
+
+    def __init__(self, *topics: str, **options: Any) -> None:
+        super().__init__(*topics, **options)
+        self._connect_options = options
+
+    async def start(self) -> None:
+        async with _explained(self._connect_options):
+            await super().start()
+
+
+class AdminClient(AIOKafkaAdminClient):
+    """An AIOKafkaAdminClient whose failed start says why (authentication, TLS, network)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._connect_options = options
+
+    async def start(self) -> None:
+        async with _explained(self._connect_options):
+            await super().start()
+
+
 def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent, acks=all producer (not started)."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        **kafka_client_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         "compression_type": "lz4",
@@ -39,7 +96,7 @@ def create_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "partitioner": Murmur2Partitioner(),
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)
+    return Producer(**options)
 
 
 def create_managed_producer(settings: Settings, name: str, registry: CollectorRegistry | None = None,
@@ -53,7 +110,7 @@ def create_managed_producer(settings: Settings, name: str, registry: CollectorRe
 def create_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
     """A consumer with manual commits (call `commit()` after outputs are acknowledged); `topics` are base names."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        **kafka_client_options(settings),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -64,7 +121,7 @@ def create_consumer(settings: Settings, group_id: str | None, *topics: str, **ov
     }
     options.update(overrides)
     names = [topic_name(t, settings.shopsync_topic_prefix) for t in topics]
-    return AIOKafkaConsumer(*names, **options)
+    return Consumer(*names, **options)
 
 
 async def commit_owned(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> bool:
@@ -88,9 +145,9 @@ async def commit_owned(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition,
     return True
 
 
-def create_admin(settings: Settings) -> AIOKafkaAdminClient:
+def create_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
     """An admin client (not started)."""
-    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="shopsync-admin")
+    return AdminClient(**{**kafka_client_options(settings), "client_id": "shopsync-admin", **overrides})
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> set[int]:

@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from shared.kafka import create_producer, read_to_end
+from shared.secrets_check import MIN_SECRET_CHARS
 from shared.settings import Settings, load_settings
 from shared.stores.crypto import generate_key
 from shared.stores.linking import new_pending_link
@@ -31,10 +32,20 @@ DEMO_WAREHOUSE = "LA Warehouse"
 DEMO_WAREHOUSE_ID = "7000000000000000001"
 DEMO_STOCK = ("RED-S", 25)
 LEFT_UNMAPPED = {"GREEN-L", "WHITE-M"}
+DEMO_PREFIX = "demo."
 
 
-def demo_environment(home: Path, sandbox_port: int) -> dict[str, str]:
-    """Settings for every demo process; secrets are generated once and kept in `<home>/demo.env`."""
+def demo_topic_prefix(prefix: str) -> str:
+    """The demo's topic prefix under `prefix`: its topics and consumer groups are never the production ones."""
+    return prefix if prefix.endswith(DEMO_PREFIX) else f"{prefix}{DEMO_PREFIX}"
+
+
+def demo_environment(home: Path, sandbox_port: int, topic_prefix: str = "") -> dict[str, str]:
+    """Settings for every demo process; secrets are generated once and kept in `<home>/demo.env`.
+
+    Topics and consumer groups go under `demo_topic_prefix(topic_prefix)`, so a demo pointed at a real cluster
+    (`shopsync run --demo`) writes beside the production topics, never into them.
+    """
     env_file = home / "demo.env"
     saved: dict[str, str] = {}
     if env_file.exists():
@@ -44,17 +55,26 @@ def demo_environment(home: Path, sandbox_port: int) -> dict[str, str]:
                 saved[name] = value
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {
-        "TIKTOK_APP_KEY": "demo-app-key", "TIKTOK_APP_SECRET": saved.get("TIKTOK_APP_SECRET") or secrets.token_hex(16),
+        "TIKTOK_APP_KEY": "demo-app-key",
+        "TIKTOK_APP_SECRET": _kept(saved, "TIKTOK_APP_SECRET") or secrets.token_hex(MIN_SECRET_CHARS // 2),
         "TIKTOK_SERVICE_ID": "sandbox-service", "TIKTOK_API_BASE": sandbox, "TIKTOK_AUTH_BASE": sandbox,
+        "TIKTOK_ALLOW_HTTP": "true",  # the sandbox on loopback is the demo's TikTok
         "TIKTOK_AUTHORIZE_URL": f"{sandbox}/open/authorize",
-        "SHOPSYNC_SECRET_KEY": saved.get("SHOPSYNC_SECRET_KEY") or generate_key(),
-        "SHOPSYNC_ADMIN_TOKEN": saved.get("SHOPSYNC_ADMIN_TOKEN") or secrets.token_urlsafe(24),
+        "SHOPSYNC_SECRET_KEY": _kept(saved, "SHOPSYNC_SECRET_KEY") or generate_key(),
+        "SHOPSYNC_ADMIN_TOKEN": _kept(saved, "SHOPSYNC_ADMIN_TOKEN") or secrets.token_urlsafe(MIN_SECRET_CHARS),
         "SHOPSYNC_RECONCILE_INTERVAL_S": "60",
+        "SHOPSYNC_TOPIC_PREFIX": demo_topic_prefix(topic_prefix),
     }
     home.mkdir(parents=True, exist_ok=True)
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
     return env
+
+
+def _kept(saved: dict[str, str], name: str) -> str | None:
+    """A secret an earlier demo run generated, unless it is shorter than the services now accept."""
+    value = saved.get(name, "")
+    return value if len(value) >= MIN_SECRET_CHARS else None
 
 
 async def link_demo_store(settings: Settings, sandbox_url: str) -> str:
@@ -141,7 +161,7 @@ async def change_one_stock_level(settings: Settings, sandbox_url: str) -> str:
     result = await wait_for_result(settings, f"OMS-{seller_sku}")
     async with httpx.AsyncClient(timeout=30) as http:
         rows = (await http.get(f"{sandbox_url}/sandbox/inventory", params={"shop_id": DEMO_SHOP})).json()[DEMO_SHOP]
-    tiktok = next((r["inventory"] for r in rows if r["seller_sku"] == seller_sku), {})
+    tiktok: dict[str, object] = next((r["inventory"] for r in rows if r["seller_sku"] == seller_sku), {})
     return (f"Stock: OMS-{seller_sku} = {quantity} → {result.get('status')}; TikTok {seller_sku} in {DEMO_WAREHOUSE} "
             f"now {tiktok.get(DEMO_WAREHOUSE_ID)}")
 

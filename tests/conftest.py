@@ -40,7 +40,8 @@ async def settings(kafka_broker: str, topic_prefix: str) -> AsyncIterator[Settin
         kafka_bootstrap_servers=kafka_broker,
         shopsync_topic_prefix=topic_prefix,
         tiktok_app_key="test-app-key",
-        tiktok_app_secret="test-app-secret",
+        tiktok_app_secret=SANDBOX_APP_SECRET,
+        tiktok_allow_http=True,  # the sandbox serves plain http
     )
     await ensure_topics(s)
     yield s
@@ -67,7 +68,7 @@ from shared.tiktok.models import ShopAuth  # noqa: E402
 from tests.servers import serve_app  # noqa: E402
 
 SANDBOX_APP_KEY = "test-app-key"
-SANDBOX_APP_SECRET = "test-app-secret"
+SANDBOX_APP_SECRET = "test-app-secret-0123456789abcdef0123"  # services refuse secrets under 32 characters
 US_SHOP = "7494049642642441621"
 MY_SHOP = "7494049642642441622"
 

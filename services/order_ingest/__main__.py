@@ -6,9 +6,11 @@ import uvicorn
 
 from services.order_ingest.service import IngestService, admin_app
 from shared.logging import configure_logging
+from shared.secrets_check import exit_if_weak_secrets
 from shared.settings import load_settings
 
 settings = load_settings()
+exit_if_weak_secrets(settings, "ingest")
 configure_logging(settings.shopsync_log_level, "json")
 app = admin_app(IngestService(settings), asyncio.Event())
-uvicorn.run(app, host="127.0.0.1", port=settings.shopsync_ingest_port, log_level="warning")
+uvicorn.run(app, host=settings.shopsync_ingest_host, port=settings.shopsync_ingest_port, log_level="warning")

@@ -6,9 +6,11 @@ import uvicorn
 
 from services.store_sync.service import StoreSyncService, admin_app
 from shared.logging import configure_logging
+from shared.secrets_check import exit_if_weak_secrets
 from shared.settings import load_settings
 
 settings = load_settings()
+exit_if_weak_secrets(settings, "store-sync")
 configure_logging(settings.shopsync_log_level, "json")
 app = admin_app(StoreSyncService(settings), asyncio.Event())
-uvicorn.run(app, host="127.0.0.1", port=settings.shopsync_store_sync_port, log_level="warning")
+uvicorn.run(app, host=settings.shopsync_store_sync_host, port=settings.shopsync_store_sync_port, log_level="warning")

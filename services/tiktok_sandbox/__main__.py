@@ -10,6 +10,7 @@ from shared.settings import load_settings
 
 settings = load_settings()
 parser = argparse.ArgumentParser(prog="python -m services.tiktok_sandbox")
+parser.add_argument("--host", default=settings.shopsync_sandbox_host)
 parser.add_argument("--port", type=int, default=settings.shopsync_sandbox_port)
-uvicorn.run(create_app(config_from_settings(settings)), host="127.0.0.1", port=parser.parse_args().port,
-            log_level="warning")
+args = parser.parse_args()
+uvicorn.run(create_app(config_from_settings(settings)), host=args.host, port=args.port, log_level="warning")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.webhook_gateway.body import BodyTooLarge, read_limited_body
+from services.webhook_gateway.body import BodyTimeout, BodyTooLarge, ReadDeadlines, read_limited_body
 from services.webhook_gateway.envelope import InvalidWebhook, parse_webhook, record_headers
 from services.webhook_gateway.metrics import GatewayMetrics
 from services.webhook_gateway.publisher import PublishFailed, Publisher
@@ -23,15 +23,29 @@ from shared.tracing import new_traceparent, trace_id
 
 log = get_logger("webhook_gateway")
 RETRY_AFTER_S = "5"
+OVERLOADED_RETRY_AFTER_S = "1"
+CLOSE = {"Connection": "close"}  # the rest of an unread body is not worth waiting for
 
 
 class MissingSecrets(RuntimeError):
     """The gateway fails closed: it will not start without an app key and secret."""
 
 
+@runtime_checkable
+class RunningRoute(Protocol):
+    """An extra route that needs something running while the app serves (the OAuth callback's store view)."""
+
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
 def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequence[BaseRoute] = (),
                clock: Callable[[], float] = time.time, metrics: GatewayMetrics | None = None) -> Starlette:
-    """Build the gateway app around `publisher`; raises MissingSecrets when the app key or secret is empty."""
+    """Build the gateway app around `publisher`; raises MissingSecrets when the app key or secret is empty.
+
+    At most `SHOPSYNC_GATEWAY_MAX_CONCURRENT` webhook requests are in progress at once (the next get 503 +
+    `Retry-After` before their body is read), and a body must arrive within `SHOPSYNC_GATEWAY_READ_TIMEOUT_S`
+    (else 408), so slow or stalled uploads hold at most that many bodies of at most the size limit.
+    """
     app_key = settings.tiktok_app_key
     secrets = [s for s in (settings.tiktok_app_secret.get_secret_value(),
                            settings.tiktok_app_secret_previous.get_secret_value()) if s]
@@ -39,12 +53,24 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
         raise MissingSecrets("TIKTOK_APP_KEY and TIKTOK_APP_SECRET must be set: the gateway refuses unsigned intake")
     metrics = metrics or GatewayMetrics()
     limit = settings.shopsync_max_webhook_bytes
+    deadlines = ReadDeadlines(settings.shopsync_gateway_read_timeout_s)
+    max_in_flight = settings.shopsync_gateway_max_concurrent
+    in_flight = 0
 
     counters: dict[str, Any] = {}
 
     async def receive_webhook(request: Request) -> Response:
+        nonlocal in_flight
         started = time.perf_counter()
-        result, response = await _receive(request)
+        if in_flight >= max_in_flight:
+            result, response = "overloaded", Response(status_code=503, headers={
+                "Retry-After": OVERLOADED_RETRY_AFTER_S, **CLOSE})
+        else:
+            in_flight += 1
+            try:
+                result, response = await _receive(request)
+            finally:
+                in_flight -= 1
         if (counter := counters.get(result)) is None:
             counter = counters[result] = metrics.requests.labels(result=result)
         counter.inc()
@@ -53,10 +79,14 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
 
     async def _receive(request: Request) -> tuple[str, Response]:
         try:
-            body = await read_limited_body(request, limit)
+            body = await read_limited_body(request, limit, deadlines)
         except BodyTooLarge:
             log.warning("webhook_rejected", result="too_large", limit=limit)
             return "too_large", _error(413, "payload_too_large", f"body exceeds {limit} bytes")
+        except BodyTimeout:
+            log.warning("webhook_rejected", result="read_timeout", timeout_s=deadlines.timeout_s)
+            return "read_timeout", _error(408, "read_timeout", f"body not received within {deadlines.timeout_s} s",
+                                          headers=CLOSE)
         metrics.payload_bytes.observe(len(body))
         if not verify_webhook(app_key, secrets, body, request.headers.get("authorization")):
             metrics.signature_failures.inc()
@@ -100,8 +130,13 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
         await publisher.start()
         log.info("gateway_started", kafka_problem=await publisher.readiness_problem())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for route in extra_routes:
+                    if isinstance(route, RunningRoute):
+                        await stack.enter_async_context(route.running())
+                yield
         finally:
+            await deadlines.stop()
             await publisher.stop()  # flushes queued records before exit
             log.info("gateway_stopped")
 
@@ -118,5 +153,5 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
     return app
 
 
-def _error(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)

@@ -43,6 +43,7 @@ class KafkaPublisher:
         self._topic = topic
         self._timeout_s = timeout_s
         self._started = False
+        self._unreachable = "Kafka is unreachable"
         self._deadlines: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -52,8 +53,9 @@ class KafkaPublisher:
             async with asyncio.timeout(self._timeout_s * 4):
                 await self._producer.start()
             self._started = True
-        except (KafkaError, TimeoutError, OSError):
+        except (KafkaError, TimeoutError, OSError) as exc:
             self._started = False
+            self._unreachable = f"Kafka is unreachable: {str(exc) or exc.__class__.__name__}"
 
     async def stop(self) -> None:
         """Flush what is queued and disconnect."""
@@ -82,7 +84,7 @@ class KafkaPublisher:
         if not self._started:
             await self.start()
             if not self._started:
-                raise PublishFailed("Kafka is unreachable")
+                raise PublishFailed(self._unreachable)
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
@@ -99,7 +101,7 @@ class KafkaPublisher:
     async def readiness_problem(self) -> str | None:
         """None when records can be acknowledged: the producer is connected, not failing, and the broker answers."""
         if not self._started:
-            return "Kafka is unreachable"
+            return self._unreachable
         return await self._producer.check()
 
 

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 from services.webhook_gateway.app import create_app
 from services.webhook_gateway.metrics import GatewayMetrics
+from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.publisher import KafkaPublisher
 from shared.kafka import create_managed_producer
 from shared.logging import configure_logging
@@ -30,13 +31,4 @@ def app_factory() -> Starlette:
     """uvicorn `--factory` entry point: settings from the environment."""
     settings = load_settings()
     configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
-    return build_app(settings, extra_routes=_optional_routes(settings))
-
-
-def _optional_routes(settings: Settings) -> list[BaseRoute]:
-    """Routes other parts mount on the gateway (the OAuth callback), when present."""
-    try:
-        from services.webhook_gateway.oauth import oauth_routes
-    except ImportError:
-        return []
-    return list(oauth_routes(settings))
+    return build_app(settings, extra_routes=oauth_routes(settings))

@@ -1,7 +1,7 @@
 """Async TikTok Shop Open API client on httpx: signed requests, typed errors, retries, token refresh, rate limit.
 
 Retries: 429 / 36009002, 5xx, internal and "system busy" errors, timeouts and connection errors, with jittered
-exponential backoff (bounded, honouring `Retry-After`). The shipping writes (Mark Package As Shipped, Ship Package,
+exponential backoff (bounded, honouring `Retry-After` up to 60 s). The shipping writes (Mark Package As Shipped, Ship Package,
 shipping-info updates) are sent once: their one caller, store sync, owns their retries, because it re-reads the
 order before each attempt (a write that landed before a timeout is then recognised, not sent twice). An expired
 token (105002) calls `on_token_expired(shop_id)` once and retries with the token it returns. Requests per (app,
@@ -48,6 +48,7 @@ ORDER_DETAIL_BATCH = 50
 INVENTORY_SEARCH_BATCH = 100
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 8.0
+RETRY_AFTER_CAP_S = 60.0  # a huge (or hostile) Retry-After must not park a worker for hours
 # Requests are paced a little under the configured QPS: TikTok counts arrivals in a sliding second, so exact
 # pacing plus a few ms of scheduling jitter would put the 51st request inside the window and earn a 429.
 PACING = 0.96
@@ -304,10 +305,14 @@ class TikTokClient:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """The seconds `Retry-After` asks for, capped at RETRY_AFTER_CAP_S; None when absent or not a number."""
     try:
-        return float(value) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not seconds >= 0:  # negative, or NaN
+        return None
+    return min(seconds, RETRY_AFTER_CAP_S)
 
 
 __all__ = ["TikTokClient", "TikTokError"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from shopsync.console import fail, settings_from
+from shared.secrets_check import exit_if_weak_secrets
+from shopsync.console import settings_from
 
 
 @click.command()
@@ -17,8 +18,7 @@ from shopsync.console import fail, settings_from
 def gateway(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Receive TikTok Shop webhooks: verify, publish to tiktok.webhooks, answer 200 only after Kafka has them."""
     settings = settings_from(ctx)
-    if not settings.tiktok_app_key or not settings.tiktok_app_secret.get_secret_value():
-        fail("TIKTOK_APP_KEY and TIKTOK_APP_SECRET must be set; the gateway refuses to start without them.")
+    exit_if_weak_secrets(settings, "gateway")
     uvicorn.run("services.webhook_gateway.wiring:app_factory", factory=True,
                 host=host or settings.shopsync_gateway_host, port=port or settings.shopsync_gateway_port,
                 workers=workers or settings.shopsync_gateway_workers, log_level="warning",

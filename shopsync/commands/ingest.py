@@ -9,16 +9,19 @@ import uvicorn
 
 from services.order_ingest.service import IngestService, admin_app
 from shared.logging import configure_logging
-from shopsync.console import require_api_secrets, settings_from
+from shared.secrets_check import exit_if_weak_secrets
+from shopsync.console import settings_from
 
 
 @click.command()
+@click.option("--host", default=None, help="Admin/metrics address (default SHOPSYNC_INGEST_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Admin/metrics port (default SHOPSYNC_INGEST_PORT, 8002).")
 @click.pass_context
-def ingest(ctx: click.Context, port: int | None) -> None:
+def ingest(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Consume tiktok.webhooks, fetch orders from TikTok, publish accepted / skipped / withdrawn orders."""
     settings = settings_from(ctx)
-    require_api_secrets(settings)
+    exit_if_weak_secrets(settings, "ingest")
     configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     app = admin_app(IngestService(settings), asyncio.Event())
-    uvicorn.run(app, host="127.0.0.1", port=port or settings.shopsync_ingest_port, log_level="warning")
+    uvicorn.run(app, host=host or settings.shopsync_ingest_host, port=port or settings.shopsync_ingest_port,
+                log_level="warning")

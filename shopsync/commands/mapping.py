@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from shopsync.console import fail, settings_from
+from shared.secrets_check import exit_if_weak_secrets
+from shopsync.console import settings_from
 
 
 @click.command()
@@ -15,7 +16,6 @@ from shopsync.console import fail, settings_from
 def mapping(ctx: click.Context, port: int | None, host: str | None) -> None:
     """Enrich orders.ingested into orders.enriched (seller SKU → product code); re-emit on mapping changes."""
     settings = settings_from(ctx)
-    if not settings.shopsync_admin_token.get_secret_value():
-        fail("SHOPSYNC_ADMIN_TOKEN must be set: the mapping admin API requires a bearer token")
+    exit_if_weak_secrets(settings, "mapping")
     uvicorn.run("services.mapping.wiring:app_factory", factory=True, host=host or settings.shopsync_mapping_host,
                 port=port or settings.shopsync_mapping_port, log_level="warning")

@@ -1,7 +1,8 @@
 """`shopsync run`: broker, topics and every service, in the foreground until Ctrl-C (what `make run` calls).
 
 Without TikTok credentials (TIKTOK_APP_KEY unset) it runs the demo: the sandbox plays TikTok, a store is linked
-through the real OAuth callback, mappings are seeded and orders start flowing.
+through the real OAuth callback, mappings are seeded and orders start flowing. The demo runs on an external cluster
+(KAFKA_BOOTSTRAP_SERVERS) only when `--demo` says so, and always under its own topic prefix and consumer groups.
 """
 
 from __future__ import annotations
@@ -9,46 +10,71 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from urllib.parse import urlsplit
 
 import click
 
 from shared.settings import Settings, load_settings
 from shared.topic_admin import ensure_topics
 from shopsync.console import fail, settings_from
-from shopsync.demo import demo_environment, run_demo, wait_healthy
+from shopsync.demo import demo_environment, demo_topic_prefix, run_demo, wait_healthy
 from shopsync.localkafka import LocalKafka, LocalKafkaError, port_open
 from shopsync.supervisor import Child, Supervisor
 
 
+def local_url(host: str, port: int) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard bind answers on loopback)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
     """The services `shopsync run` starts, in start order, with the URL each answers health checks on."""
-    gw = f"http://{settings.shopsync_gateway_host}:{settings.shopsync_gateway_port}"
+    s = settings
     children = [
-        Child("gateway", ["gateway"], f"{gw}/healthz"),
-        Child("ingest", ["ingest"], f"http://127.0.0.1:{settings.shopsync_ingest_port}/healthz"),
-        Child("mapping", ["mapping"], f"{settings.shopsync_mapping_url}/readyz"),
-        Child("audit", ["audit"], f"{settings.shopsync_audit_url}/healthz"),
-        Child("sync", ["store-sync"], f"http://127.0.0.1:{settings.shopsync_store_sync_port}/healthz"),
+        Child("gateway", ["gateway"], f"{local_url(s.shopsync_gateway_host, s.shopsync_gateway_port)}/healthz"),
+        Child("ingest", ["ingest"], f"{local_url(s.shopsync_ingest_host, s.shopsync_ingest_port)}/healthz"),
+        Child("mapping", ["mapping"], f"{s.shopsync_mapping_url}/readyz"),
+        Child("audit", ["audit"], f"{s.shopsync_audit_url}/healthz"),
+        Child("sync", ["store-sync"], f"{local_url(s.shopsync_store_sync_host, s.shopsync_store_sync_port)}/healthz"),
     ]
     if demo:
         seed = str(int(time.time()) % 10**6)  # a fresh world each run: order ids never collide with earlier runs
         children.insert(0, Child("sandbox", ["sandbox", "--time-factor", "60", "--seed", seed],
-                                 f"http://127.0.0.1:{settings.shopsync_sandbox_port}/healthz"))
+                                 f"{local_url(s.shopsync_sandbox_host, s.shopsync_sandbox_port)}/healthz"))
     return children
+
+
+def demo_mode(settings: Settings, demo: bool | None) -> bool:
+    """Whether `shopsync run` plays the sandbox demo: implied only without TikTok credentials or external Kafka."""
+    if demo is not None:
+        return demo
+    if settings.tiktok_app_key:
+        return False
+    if settings.kafka_bootstrap_servers:
+        prefix = demo_topic_prefix(settings.shopsync_topic_prefix)
+        fail(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}) and TIKTOK_APP_KEY is not, so "
+             "`shopsync run` would start the sandbox demo on that cluster. Pass --demo to run the demo there anyway "
+             f"(its topics and consumer groups are prefixed {prefix!r}), or set TIKTOK_APP_KEY and the other TikTok "
+             "credentials to run the pipeline.")
+    return True
 
 
 @click.command()
 @click.option("--demo/--no-demo", default=None,
-              help="Run the sandbox demo (default: when TIKTOK_APP_KEY is not set).")
+              help="Run the sandbox demo under the topic prefix `<SHOPSYNC_TOPIC_PREFIX>demo.` (default: when "
+                   "TIKTOK_APP_KEY is not set and no external cluster is configured).")
 @click.pass_context
 def run(ctx: click.Context, demo: bool | None) -> None:
     """Start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), create topics, start every service; Ctrl-C stops all."""
     settings = settings_from(ctx)
-    demo = not settings.tiktok_app_key if demo is None else demo
-    env = demo_environment(settings.shopsync_home, settings.shopsync_sandbox_port) if demo else {}
+    demo = demo_mode(settings, demo)
+    env = demo_environment(settings.shopsync_home, settings.shopsync_sandbox_port,
+                           settings.shopsync_topic_prefix) if demo else {}
     if demo:
         settings = load_settings(**{k.lower(): v for k, v in env.items()})
-    busy = [c for c in pipeline_children(settings, demo) if c.url and port_open(int(c.url.split(":")[2].split("/")[0]))]
+    busy = [c for c in pipeline_children(settings, demo) if c.url and port_open(urlsplit(c.url).port or 80)]
     if busy:
         fail("these ports are already in use (is shopsync already running?): "
              + ", ".join(f"{c.name} {c.url}" for c in busy))
@@ -62,7 +88,8 @@ def run(ctx: click.Context, demo: bool | None) -> None:
             fail(str(exc))
     click.echo(f"Kafka {settings.bootstrap_servers} ({'started' if started_broker else 'already running'})")
     report = asyncio.run(ensure_topics(settings))
-    click.echo(f"Topics: {len(report.created)} created, {len(report.unchanged) + len(report.reconfigured)} present")
+    click.echo(f"Topics: {len(report.created)} created, {len(report.unchanged) + len(report.reconfigured)} present"
+               + (f" (demo prefix {settings.shopsync_topic_prefix!r})" if demo else ""))
     for problem in report.problems:
         click.echo(f"  topic problem: {problem}", err=True)
 
@@ -84,7 +111,7 @@ def run(ctx: click.Context, demo: bool | None) -> None:
             click.echo(f"  {child.name:<8} {child.url.rsplit('/', 1)[0] if child.url else ''}   "
                        f"log: {supervisor.logs_dir / (child.name + '.log')}")
         if demo:
-            sandbox_url = f"http://127.0.0.1:{settings.shopsync_sandbox_port}"
+            sandbox_url = local_url(settings.shopsync_sandbox_host, settings.shopsync_sandbox_port)
             for line in asyncio.run(run_demo(env, sandbox_url)):
                 click.echo(line)
             click.echo(f"\nTry, in another shell (first: source {settings.shopsync_home / 'demo.env'}):\n"

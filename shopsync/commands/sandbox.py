@@ -11,6 +11,7 @@ from shopsync.console import fail, settings_from
 
 
 @click.command()
+@click.option("--host", default=None, help="Listen address (default SHOPSYNC_SANDBOX_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Listen port (default SHOPSYNC_SANDBOX_PORT, 8900).")
 @click.option("--webhook-url", default=None, help="Where pushes go (default: the local gateway).")
 @click.option("--redirect-url", default=None, help="OAuth redirect (default: the gateway's OAuth callback).")
@@ -20,7 +21,7 @@ from shopsync.console import fail, settings_from
 @click.option("--time-factor", type=float, default=1.0, show_default=True,
               help="Divides TikTok's webhook retry schedule (2 min, 30 min, 3 h, 12 h).")
 @click.pass_context
-def sandbox(ctx: click.Context, port: int | None, webhook_url: str | None, redirect_url: str | None,
+def sandbox(ctx: click.Context, host: str | None, port: int | None, webhook_url: str | None, redirect_url: str | None,
             app_key: str | None, app_secret: str | None, seed: int, time_factor: float) -> None:
     """Serve TikTok's API paths, OAuth consent and signed webhook pushes, with a /sandbox/ control API."""
     settings = settings_from(ctx)
@@ -30,4 +31,5 @@ def sandbox(ctx: click.Context, port: int | None, webhook_url: str | None, redir
         fail("--app-key/--app-secret (or TIKTOK_APP_KEY/TIKTOK_APP_SECRET) are required")
     if time_factor <= 0:
         fail("--time-factor must be positive")
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port or settings.shopsync_sandbox_port, log_level="warning")
+    uvicorn.run(create_app(config), host=host or settings.shopsync_sandbox_host,
+                port=port or settings.shopsync_sandbox_port, log_level="warning")

@@ -10,22 +10,25 @@ import uvicorn
 
 from services.store_sync.service import StoreSyncService, admin_app
 from shared.logging import configure_logging
-from shopsync.console import fail, find_store, json_option, print_json, require_api_secrets, settings_from
+from shared.secrets_check import exit_if_weak_secrets
+from shopsync.console import fail, find_store, json_option, print_json, settings_from
 from shopsync.oms import publish_shipment, publish_stock, shipment_record, stock_record
 from shopsync.operator.inventory_status import inventory_status
 
 
 @click.command("store-sync")
+@click.option("--host", default=None, help="Admin/metrics address (default SHOPSYNC_STORE_SYNC_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Admin/metrics port (default SHOPSYNC_STORE_SYNC_PORT, 8003).")
 @click.pass_context
-def store_sync(ctx: click.Context, port: int | None) -> None:
+def store_sync(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Send OMS shipments (tracking numbers) and stock levels back to the linked TikTok stores."""
     settings = settings_from(ctx)
-    require_api_secrets(settings)
+    exit_if_weak_secrets(settings, "store-sync")
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     app = admin_app(StoreSyncService(settings), asyncio.Event())
-    uvicorn.run(app, host="127.0.0.1", port=port or settings.shopsync_store_sync_port, log_level="warning")
+    uvicorn.run(app, host=host or settings.shopsync_store_sync_host, port=port or settings.shopsync_store_sync_port,
+                log_level="warning")
 
 
 @click.command()

@@ -61,7 +61,7 @@ async def test_ingest_killed_mid_stream_loses_no_accepted_webhook(harness: Harne
 async def test_mapping_killed_mid_stream_enriches_every_order_with_growing_revisions(harness: Harness,
                                                                                      tmp_path: Path) -> None:
     port = free_port()
-    env = settings_env(harness.settings, SHOPSYNC_ADMIN_TOKEN="fault-token", SHOPSYNC_MAPPING_PORT=str(port))
+    env = settings_env(harness.settings, SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789", SHOPSYNC_MAPPING_PORT=str(port))
     mapping = Service(["mapping"], env, f"http://127.0.0.1:{port}/readyz", tmp_path / "mapping.log")
     await mapping.start()
     try:

@@ -28,7 +28,7 @@ def newest(view: TopicView) -> dict[str, dict[str, Any]]:
 async def test_survivors_withdraw_every_cancelled_order_after_kill_9(harness: Harness, tmp_path: Path) -> None:
     await harness.link("Main store", "LA Warehouse")
     base = settings_env(harness.settings, TIKTOK_API_BASE=harness.sandbox.base_url,
-                        TIKTOK_AUTH_BASE=harness.sandbox.base_url, SHOPSYNC_ADMIN_TOKEN="fault-token")
+                        TIKTOK_AUTH_BASE=harness.sandbox.base_url, SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789")
     services = []
     for name in ("ingest", "ingest", "mapping", "mapping"):
         port = free_port()

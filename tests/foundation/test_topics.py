@@ -10,7 +10,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.kafka import create_admin
 from shared.settings import Settings
-from shared.topic_admin import EnsureReport, _check_existing, ensure_topics
+from shared.topic_admin import EnsureReport, _check_existing, ensure_topics, min_insync_replicas
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, STORES, TIKTOK_WEBHOOKS, TOPICS, base_name, topic_name
 
 
@@ -75,7 +75,7 @@ async def test_a_config_the_broker_could_not_describe_is_reported_not_overwritte
 
     class Admin:  # the broker answers the describe with an error for the topic's config
         async def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
-            return [{"topic": n, "partitions": [0, 1, 2]} for n in names]
+            return [{"topic": n, "partitions": [{"partition": p, "replicas": [1]} for p in range(3)]} for n in names]
 
         async def describe_configs(self, resources: list[ConfigResource]) -> list[SimpleNamespace]:
             return [SimpleNamespace(resources=[(2, "Corrupt message", 2, name, [])])]
@@ -88,3 +88,127 @@ async def test_a_config_the_broker_could_not_describe_is_reported_not_overwritte
     await _check_existing(Admin(), settings.model_copy(update={"shopsync_topic_partitions": 3}), [spec], report)
     assert altered == [] and report.reconfigured == [] and report.unchanged == []
     assert report.problems == [f"{name}: could not read its config (error 2: Corrupt message)"]
+
+
+@pytest.mark.parametrize(("replication", "configured", "expected"), [
+    (1, None, 1), (2, None, 1), (3, None, 2), (5, None, 4),
+    (3, 1, 1), (3, 3, 3), (1, 1, 1),
+])
+def test_min_insync_replicas_is_replication_minus_one_unless_configured(replication: int, configured: int | None,
+                                                                        expected: int) -> None:
+    assert min_insync_replicas(replication, configured) == expected
+
+
+@pytest.mark.parametrize(("replication", "configured"), [(1, 2), (3, 4), (3, 0)])
+def test_a_min_insync_replicas_no_write_could_meet_is_refused(replication: int, configured: int) -> None:
+    with pytest.raises(ValueError, match=f"must be 1 to {replication} \\(the replication factor\\)"):
+        min_insync_replicas(replication, configured)
+
+
+class FakeAdmin:
+    """Answers like a broker holding `topics` (name → (replication factor, config)); records creates and alters."""
+
+    def __init__(self, topics: dict[str, tuple[int, dict[str, str]]]) -> None:
+        self.topics = topics
+        self.created: list[object] = []
+        self.altered: list[ConfigResource] = []
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
+        return [{"topic": n, "error_code": 0 if n in self.topics else 3,
+                 "partitions": [{"partition": p, "replicas": list(range(self.topics[n][0]))} for p in range(3)]
+                 if n in self.topics else []} for n in names]
+
+    async def describe_configs(self, resources: list[ConfigResource]) -> list[SimpleNamespace]:
+        return [SimpleNamespace(resources=[(0, "", 2, r.name, [(k, v) for k, v in self.topics[r.name][1].items()])
+                                           for r in resources])]
+
+    async def create_topics(self, new: list[object], validate_only: bool = False) -> SimpleNamespace:
+        if not validate_only:
+            self.created.extend(new)
+        return SimpleNamespace(topic_errors=[])
+
+    async def alter_configs(self, resources: list[ConfigResource]) -> None:
+        self.altered.extend(resources)
+
+
+async def fake_ensure(monkeypatch: pytest.MonkeyPatch, admin: FakeAdmin, **settings: object) -> EnsureReport:
+    monkeypatch.setattr("shared.topic_admin.create_admin", lambda _settings: admin)
+    spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
+    return await ensure_topics(Settings(shopsync_topic_prefix="p.", **settings), (spec,))  # type: ignore[arg-type]
+
+
+async def test_topics_created_with_replication_3_require_two_in_sync_replicas(monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = FakeAdmin({})
+    report = await fake_ensure(monkeypatch, admin, shopsync_topic_replication=3)
+    assert report.created == ["p.tiktok.webhooks"] and report.problems == []
+    [topic] = admin.created
+    assert topic.replication_factor == 3 and topic.topic_configs["min.insync.replicas"] == "2"  # type: ignore[attr-defined]
+
+
+async def test_a_min_insync_replicas_above_the_replication_factor_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = FakeAdmin({})
+    report = await fake_ensure(monkeypatch, admin, shopsync_topic_replication=3, shopsync_topic_min_insync_replicas=4)
+    assert admin.created == [] and report.created == []
+    assert report.problems == [("p.tiktok.webhooks: not created: min.insync.replicas 4 must be 1 to 3 (the "
+                                "replication factor); more would refuse every acks=all write")]
+
+
+async def test_drift_in_min_insync_replicas_is_reported_and_fixed_from_the_topics_own_replication(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
+    admin = FakeAdmin({"p.tiktok.webhooks": (3, {**spec.config(), "min.insync.replicas": "1"})})
+    report = await fake_ensure(monkeypatch, admin, shopsync_topic_replication=3)
+    assert report.reconfigured == ["p.tiktok.webhooks: min.insync.replicas=2 (was 1)"] and report.problems == []
+    [altered] = admin.altered
+    assert altered.configs == {**spec.config(), "min.insync.replicas": "2"}
+
+
+async def test_a_topic_with_fewer_replicas_than_configured_is_reported_and_keeps_its_min_insync(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
+    admin = FakeAdmin({"p.tiktok.webhooks": (1, {**spec.config(), "cleanup.policy": "compact",
+                                                 "min.insync.replicas": "1"})})
+    report = await fake_ensure(monkeypatch, admin, shopsync_topic_replication=3, shopsync_topic_min_insync_replicas=2)
+    assert report.problems == [
+        ("p.tiktok.webhooks: has replication factor 1, configured 3 (not changed: add replicas with a partition "
+         "reassignment)"),
+        ("p.tiktok.webhooks: min.insync.replicas not changed: min.insync.replicas 2 must be 1 to 1 (the "
+         "replication factor); more would refuse every acks=all write"),
+    ]
+    [altered] = admin.altered  # the other drift is still fixed, without touching min.insync.replicas
+    assert altered.configs == {**spec.config(), "min.insync.replicas": "1"}
+
+
+async def test_ensure_gives_replication_1_topics_min_insync_1_and_fixes_drift_in_it(settings: Settings) -> None:
+    name = topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)
+    async with asyncio.timeout(10):  # a just-created topic's config may not be readable at once
+        while not (config := await topic_configs(settings, name)):
+            await asyncio.sleep(0.05)
+    assert config["min.insync.replicas"] == "1"
+    admin = create_admin(settings)
+    await admin.start()
+    try:
+        spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                  configs={**spec.config(), "min.insync.replicas": "2"})])
+    finally:
+        await admin.close()
+    async with asyncio.timeout(10):
+        while (await topic_configs(settings, name)).get("min.insync.replicas") != "2":
+            await asyncio.sleep(0.05)
+    report = await ensure_topics(settings)
+    assert report.reconfigured == [f"{name}: min.insync.replicas=1 (was 2)"] and report.problems == []
+    async with asyncio.timeout(10):
+        while (await topic_configs(settings, name)).get("min.insync.replicas") != "1":
+            await asyncio.sleep(0.05)
+
+
+async def test_a_configured_min_insync_above_the_replication_is_a_problem_on_every_topic(settings: Settings) -> None:
+    report = await ensure_topics(settings.model_copy(update={"shopsync_topic_min_insync_replicas": 2}))
+    assert report.reconfigured == [] and report.unchanged == []
+    assert len(report.problems) == len(TOPICS)
+    assert all("min.insync.replicas not changed: min.insync.replicas 2 must be 1 to 1" in p
+               for p in report.problems), report.problems

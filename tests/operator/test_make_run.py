@@ -1,4 +1,5 @@
-"""`make run`'s stack starts, orders reach orders.enriched, and Ctrl-C stops everything."""
+"""`make run`'s stack starts, orders reach orders.enriched under the demo's own prefix, and Ctrl-C stops
+everything."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared.kafka import read_to_end
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED
+from shopsync.demo import demo_topic_prefix
 from tests.servers import free_port
 from tests.topicview import TopicView
 
@@ -27,10 +30,12 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
         "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]),
     })
-    proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run"], env=env, stdout=subprocess.PIPE,
+    # KAFKA_BOOTSTRAP_SERVERS is set, as for an external cluster: the demo runs there only when asked to
+    proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run", "--demo"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
+    demo = settings.model_copy(update={"shopsync_topic_prefix": demo_topic_prefix(settings.shopsync_topic_prefix)})
     try:
-        async with TopicView(settings, ORDERS_ENRICHED) as view:
+        async with TopicView(demo, ORDERS_ENRICHED) as view:
             await view.until(lambda rs: len(rs) >= 3 or proc.poll() is not None, timeout=120)
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
         assert {v["store_nickname"] for v in view.values()} == {"Main store"}
@@ -41,3 +46,4 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
     assert "Linked:" in output and "left unmapped on purpose" in output and "Stopped." in output
     assert "(mark_package_shipped); TikTok now shows AWAITING_COLLECTION" in output
     assert "Stock: OMS-RED-S = 25 → applied; TikTok RED-S in LA Warehouse now 25" in output
+    assert [r async for r in read_to_end(settings, ORDERS_ENRICHED)] == []  # nothing in the non-demo topics

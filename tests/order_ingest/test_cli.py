@@ -22,7 +22,7 @@ async def shopsync(harness: Harness, *args: str) -> Result:
     env = {"KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": s.shopsync_topic_prefix,
            "SHOPSYNC_SECRET_KEY": s.shopsync_secret_key.get_secret_value(), "TIKTOK_APP_KEY": box.config.app_key,
            "TIKTOK_APP_SECRET": box.config.app_secret, "TIKTOK_API_BASE": box.base_url,
-           "TIKTOK_AUTH_BASE": box.base_url}
+           "TIKTOK_AUTH_BASE": box.base_url, "TIKTOK_ALLOW_HTTP": "true"}
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
 
 

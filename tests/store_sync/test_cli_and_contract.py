@@ -26,7 +26,7 @@ async def shopsync(sync: SyncHarness, *args: str) -> Result:
     env = {"KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": s.shopsync_topic_prefix,
            "SHOPSYNC_SECRET_KEY": s.shopsync_secret_key.get_secret_value(), "TIKTOK_APP_KEY": s.tiktok_app_key,
            "TIKTOK_APP_SECRET": s.tiktok_app_secret.get_secret_value(), "TIKTOK_API_BASE": sync.base.sandbox.base_url,
-           "TIKTOK_AUTH_BASE": sync.base.sandbox.base_url}
+           "TIKTOK_AUTH_BASE": sync.base.sandbox.base_url, "TIKTOK_ALLOW_HTTP": "true"}
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from shared.tiktok.client import TikTokClient
+from shared.settings import load_settings
+from shared.tiktok.client import BACKOFF_CAP_S, TikTokClient
 from shared.tiktok.errors import (InvalidPath, InvalidSignature, NotFound, OtherError, PermissionDenied,
                                   RateLimited, TokenExpired, Transient)
 from shared.tiktok.ratelimit import RateLimiter
@@ -180,6 +182,33 @@ async def test_retry_after_is_honoured_and_retries_are_bounded() -> None:
     with pytest.raises(Transient):
         await failing.get_warehouses(ShopAuth("1", "c", "t"))
     assert len(delays) == 3 and max(delays) <= 8.0
+
+
+@pytest.mark.parametrize(("header", "expected"), [("86400", 60.0), ("inf", 60.0), ("-5", None), ("nan", None),
+                                                  ("soon", None), ("2.5", 2.5)])
+async def test_retry_after_is_capped_at_60_s(header: str, expected: float | None) -> None:
+    delays: list[float] = []
+    client = mock_client([answer(36009002, 429, {"Retry-After": header}), answer(0)], delays, max_retries=1)
+    await client.get_warehouses(ShopAuth("1", "c", "t"))
+    if expected is None:
+        assert delays[0] <= BACKOFF_CAP_S
+    else:
+        assert expected <= delays[0] <= max(expected, BACKOFF_CAP_S)
+    await client.aclose()
+    once = mock_client([answer(36009002, 429, {"Retry-After": header})], [])
+    with pytest.raises(RateLimited) as info:
+        await once.get_warehouses(ShopAuth("1", "c", "t"))
+    assert info.value.retry_after == expected  # callers that schedule their own retry see the capped value too
+    await once.aclose()
+
+
+@pytest.mark.parametrize("variable", ["TIKTOK_API_BASE", "TIKTOK_AUTH_BASE"])
+def test_plain_http_base_url_refuses_to_start_unless_the_sandbox_is_explicit(variable: str) -> None:
+    with pytest.raises(ValidationError, match=f"{variable} must be an https:// URL.*TIKTOK_ALLOW_HTTP"):
+        load_settings(**{variable.lower(): "http://127.0.0.1:8900", "tiktok_allow_http": False})
+    allowed = load_settings(**{variable.lower(): "http://127.0.0.1:8900", "tiktok_allow_http": True})
+    assert getattr(allowed, variable.lower()) == "http://127.0.0.1:8900"
+    assert load_settings(**{variable.lower(): "HTTPS://open-api.example"}).tiktok_allow_http is False
 
 
 async def test_timeouts_and_connection_errors_are_transient_and_retried() -> None:

@@ -19,7 +19,7 @@ from shared.tiktok.signing import webhook_signature
 from shared.topics import TIKTOK_WEBHOOKS
 
 APP_KEY = "test-app-key"
-APP_SECRET = "test-app-secret"
+APP_SECRET = "test-app-secret-0123456789abcdef0123"  # the gateway refuses secrets under 32 characters
 
 
 def webhook_body(order_id: str | None = "576461413038785752", *, notification_id: str | None = "7327112393057371910",

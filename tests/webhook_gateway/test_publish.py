@@ -15,7 +15,7 @@ from shared.envelope import from_record, header_map
 from shared.settings import Settings, load_settings
 from shared.topic_admin import ensure_topics
 from shopsync.localkafka import LocalKafka
-from tests.webhook_gateway.conftest import read_webhooks, sign, webhook_body
+from tests.webhook_gateway.conftest import APP_SECRET, read_webhooks, sign, webhook_body
 
 
 async def test_record_holds_exact_bytes_key_and_cloudevents_headers(settings: Settings,
@@ -47,10 +47,13 @@ async def test_record_holds_exact_bytes_key_and_cloudevents_headers(settings: Se
     assert header_map(second.headers)["ce_id"] == hashlib.sha256(no_id).hexdigest()
 
 
-async def test_1000_concurrent_requests_make_exactly_1000_records(settings: Settings,
-                                                                  gateway: httpx.AsyncClient) -> None:
+async def test_1000_concurrent_requests_make_exactly_1000_records(settings: Settings) -> None:
+    app = build_app(settings.model_copy(update={"shopsync_gateway_max_concurrent": 1000}))  # all 1,000 let in
     bodies = [webhook_body(order_id=str(10**17 + i), notification_id=f"n-{i}") for i in range(1000)]
-    responses = await asyncio.gather(*(gateway.post("/webhooks/tiktok", content=b, headers=sign(b)) for b in bodies))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw") as gateway:
+        responses = await asyncio.gather(*(gateway.post("/webhooks/tiktok", content=b, headers=sign(b))
+                                           for b in bodies))
     assert {r.status_code for r in responses} == {200}
     records = await read_webhooks(settings, 1000, idle_s=2.0)
     ids = [header_map(r.headers)["ce_id"] for r in records]
@@ -68,7 +71,7 @@ def private_broker(tmp_path: Path):
 
 async def test_broker_down_gives_503_and_no_accepted_webhook_is_lost(private_broker: LocalKafka) -> None:
     settings = load_settings(kafka_bootstrap_servers=private_broker.bootstrap, shopsync_topic_prefix="gw.",
-                             tiktok_app_key="test-app-key", tiktok_app_secret="test-app-secret",
+                             tiktok_app_key="test-app-key", tiktok_app_secret=APP_SECRET,
                              shopsync_publish_timeout_s=1.0)
     await ensure_topics(settings)
     app = build_app(settings)
