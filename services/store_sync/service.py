@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -90,10 +89,6 @@ class StoreSyncService:
                     self.active.set(1)
                     try:
                         await self._run_active(client, producer, active_stop)
-                    except* KafkaError as failed:  # Kafka flapped while loading state: try again, keep the lease
-                        log.error("store_sync_restart", error=repr(failed.exceptions[0]))
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 1.0)
                     finally:
                         self.active.set(0)
                         self.inventory = None
