@@ -20,7 +20,6 @@ from services.store_sync.carriers import CarrierBook
 from services.store_sync.catalog import Catalog, CatalogKeeper
 from services.store_sync.feeds import InventoryFeed, ProductWebhookFeed, ShipmentFeed, refresh_catalogs_forever
 from services.store_sync.inventory import InventorySync
-from services.store_sync.lease import Lease
 from services.store_sync.records import BadRecord, parse_stock
 from services.store_sync.results import ResultWriter
 from services.store_sync.shipments import ShipmentSyncer
@@ -54,62 +53,34 @@ def store_sync_client(settings: Settings, **overrides: Any) -> TikTokClient:
 
 @dataclass
 class StoreSyncService:
-    """Everything one store-sync process runs; `run(stop)` until stopped. Only the instance holding the lease works;
-    the others wait as hot standbys (`lease`). An injected `client` should come from `store_sync_client` (no
-    retries of its own)."""
+    """Everything one store-sync process runs; `run(stop)` until stopped. An injected `client` should come from
+    `store_sync_client` (no retries of its own)."""
 
     settings: Settings
     client: TikTokClient | None = None
     inventory: InventorySync | None = field(default=None, init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, init=False)
     producer: ManagedProducer | None = field(default=None, init=False)
-    lease: Lease | None = field(default=None, init=False)
     stale_webhooks: Counter = field(init=False)
-    active: Gauge = field(init=False)
 
     def __post_init__(self) -> None:
-        self.active = Gauge("store_sync_active", "1 while this instance holds the store-sync lease (does the work), "
-                            "0 as a standby", registry=self.registry)
         self.stale_webhooks = Counter("webhooks_stale", "Product/inventory webhooks older than the newest already "
                                       "acted on (by data.update_time), dropped without an API call", ["type"],
                                       registry=self.registry)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Wait for the store-sync lease, do the work while holding it, and wait again when it moves (`lease`)."""
-        client = self.client or store_sync_client(self.settings)
-        producer = self.producer = create_managed_producer(self.settings, "store_sync", self.registry)
-        lease = self.lease = Lease(self.settings)
-        await producer.start()
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(lease.run(stop))
-                while await _first_set(stop, lease.held) is not stop:
-                    active_stop = asyncio.Event()
-                    relay = tasks.create_task(_set_when_any(active_stop, lease.lost, stop))
-                    self.active.set(1)
-                    try:
-                        await self._run_active(client, producer, active_stop)
-                    finally:
-                        self.active.set(0)
-                        self.inventory = None
-                        relay.cancel()
-                        lease.released.set()
-        finally:
-            await producer.stop()
-            if self.client is None:
-                await client.aclose()
-
-    async def _run_active(self, client: TikTokClient, producer: ManagedProducer, stop: asyncio.Event) -> None:
-        """The feeds, the catalog and the inventory sync, until `stop` (the process stops or the lease moved)."""
         settings = self.settings
         prefix = settings.shopsync_topic_prefix
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
+        client = self.client or store_sync_client(settings)
+        producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
         consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
                                      max_poll_interval_ms=LONG_POLL_MS),
                      create_consumer(settings, topic_name(INVENTORY_GROUP, prefix), OMS_INVENTORY,
                                      max_poll_interval_ms=LONG_POLL_MS),
                      create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix), TIKTOK_WEBHOOKS,
                                      max_poll_interval_ms=LONG_POLL_MS)]
+        await producer.start()
         try:
             table = await StoreTable().load(settings)
             tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
@@ -143,22 +114,9 @@ class StoreSyncService:
         finally:
             for consumer in consumers:
                 await consumer.stop()
-
-
-async def _first_set(*events: asyncio.Event) -> asyncio.Event:
-    """Wait until one of `events` is set; the first one that is."""
-    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
-    try:
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    return next(e for e in events if e.is_set())
-
-
-async def _set_when_any(target: asyncio.Event, *events: asyncio.Event) -> None:
-    await _first_set(*events)
-    target.set()
+            await producer.stop()
+            if self.client is None:
+                await client.aclose()
 
 
 async def _restore_shipments(settings: Settings, syncer: ShipmentSyncer) -> None:
@@ -199,8 +157,6 @@ def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        if service.lease is not None and not service.lease.held.is_set():
-            return PlainTextResponse("standby: another instance holds the store-sync lease")  # ready to take over
         return await readiness(service.producer, starting=service.inventory is None)
 
     async def metrics(_: Request) -> Response:
