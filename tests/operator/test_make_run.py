@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -34,14 +35,22 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
     proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run", "--demo"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     demo = settings.model_copy(update={"shopsync_topic_prefix": demo_topic_prefix(settings.shopsync_topic_prefix)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in proc.stdout or []), daemon=True)
+    reader.start()
     try:
         async with TopicView(demo, ORDERS_ENRICHED) as view:
             await view.until(lambda rs: len(rs) >= 3 or proc.poll() is not None, timeout=120)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, "".join(lines)
         assert {v["store_nickname"] for v in view.values()} == {"Main store"}
+        async with asyncio.timeout(180):  # the walkthrough (ship back, stock) is printed before "Running."
+            while not any(line.startswith("Running.") for line in lines) and proc.poll() is None:
+                await asyncio.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
-        output = (await asyncio.to_thread(proc.communicate, timeout=60))[0].decode()
+        await asyncio.to_thread(proc.wait, 60)
+        await asyncio.to_thread(reader.join, 10)
+        output = "".join(lines)
     assert proc.returncode == 0, output
     assert "Linked:" in output and "left unmapped on purpose" in output and "Stopped." in output
     assert "(mark_package_shipped); TikTok now shows AWAITING_COLLECTION" in output
