@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK_FLAGS := --quiet --all-build-deps --allow-unsafe --generate-hashes --strip-extras --no-emit-find-links \
               --no-emit-index-url
 
-.PHONY: run test install lock kafka-start kafka-stop bench clean
+.PHONY: run test lint install lock kafka-start kafka-stop bench clean
 
 # Every package, build tools included, comes from requirements.lock with its hashes; the project itself goes on top.
 $(STAMP): pyproject.toml requirements.lock
@@ -35,6 +35,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/shopsync kafka install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (rules in pyproject.toml) over everything, mypy --strict over the product's packages
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 kafka-start: $(STAMP)
 	$(BIN)/shopsync kafka start

@@ -13,8 +13,8 @@ import asyncio
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path

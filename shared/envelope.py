@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Iterable, Sequence
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"

@@ -160,7 +160,7 @@ async def _probe(server: str, options: Mapping[str, Any]) -> KafkaUnreachable | 
                 await conn.send(MetadataRequest([]))
             finally:
                 conn.close()
-    except Exception as exc:  # noqa: BLE001 - every failure is classified below
+    except Exception as exc:
         return _classify(exc, server, step, protocol, options)
     return None
 

@@ -10,8 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from shared.orders import CE_TYPE_ENRICHED, CE_TYPE_INGESTED, CE_TYPE_SKIPPED, CE_TYPE_WITHDRAWN
-from shared.topics import (DLQ, MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED,
-                           STORES, SYNC_RESULTS, TIKTOK_CATALOG, TIKTOK_WEBHOOKS, TOPIC_SPECS)
+from shared.topics import (
+    DLQ,
+    MAPPINGS,
+    OMS_INVENTORY,
+    OMS_SHIPMENTS,
+    ORDERS_ENRICHED,
+    ORDERS_INGESTED,
+    ORDERS_SKIPPED,
+    STORES,
+    SYNC_RESULTS,
+    TIKTOK_CATALOG,
+    TIKTOK_WEBHOOKS,
+    TOPIC_SPECS,
+)
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "shared" / "schemas"
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import html
-import time
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-
 import orjson
 
 from shared.kafka import create_producer, read_to_end

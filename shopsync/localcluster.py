@@ -276,7 +276,7 @@ async def _lists_itself(node: ClusterNode) -> bool:
             await admin.start()
             brokers = (await admin.describe_cluster())["brokers"]
         return any(b["node_id"] == node.node_id for b in brokers)
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:
         return False
     finally:
         with contextlib.suppress(Exception):  # closing a client that never connected

@@ -458,12 +458,12 @@ async def metadata_ok(bootstrap: str, settings: Settings | None = None) -> bool:
         await asyncio.wait_for(admin.start(), 5)
         await asyncio.wait_for(admin.list_topics(), 5)
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:
         return False
     finally:
         try:
             await admin.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 

@@ -9,8 +9,15 @@ import orjson
 
 from shared.dlq import read_dead_letter
 from shared.envelope import header_map
-from shared.topics import (DLQ, OMS_SHIPMENTS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, SYNC_RESULTS,
-                           TIKTOK_WEBHOOKS)
+from shared.topics import (
+    DLQ,
+    OMS_SHIPMENTS,
+    ORDERS_ENRICHED,
+    ORDERS_INGESTED,
+    ORDERS_SKIPPED,
+    SYNC_RESULTS,
+    TIKTOK_WEBHOOKS,
+)
 
 AUDITED = (TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, DLQ, OMS_SHIPMENTS, SYNC_RESULTS)
 

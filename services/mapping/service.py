@@ -15,21 +15,21 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from services.mapping.enrich import Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
-from shared.mapping_table import MappingTable
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import commit_owned, create_consumer, read_to_end
 from shared.logging import get_logger
+from shared.mapping_table import MappingTable
 from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, CE_TYPE_ENRICHED, CE_TYPE_WITHDRAWN, IngestedOrder
 from shared.producer import Outbox, Sender
 from shared.settings import Settings
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import child_traceparent, trace_id
-from structlog.contextvars import bind_contextvars, reset_contextvars
 
 log = get_logger("mapping")
 GROUP = "shopsync-mapping"

@@ -18,9 +18,16 @@ import orjson
 from services.order_ingest.decide import OrderFacts
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import read_to_end
+from shared.orders import (
+    ACTIVE,
+    CE_SOURCE_INGEST,
+    CE_TYPE_INGESTED,
+    CE_TYPE_SKIPPED,
+    CE_TYPE_WITHDRAWN,
+    IngestedOrder,
+    order_key,
+)
 from shared.producer import Outbox, Sender
-from shared.orders import (ACTIVE, CE_SOURCE_INGEST, CE_TYPE_INGESTED, CE_TYPE_SKIPPED, CE_TYPE_WITHDRAWN,
-                           IngestedOrder, order_key)
 from shared.settings import Settings
 from shared.topics import ORDERS_INGESTED, ORDERS_SKIPPED, topic_name
 from shared.tracing import child_traceparent

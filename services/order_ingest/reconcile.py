@@ -77,5 +77,5 @@ async def reconcile_forever(table: StoreTable, client: TikTokClient, tokens: Tok
                 counts = await reconcile_store(store, client, tokens, outputs, since, metrics, owns=owns)
                 last_poll[store.shop_id] = started
                 log.info("store_reconciled", shop_id=store.shop_id, **counts)
-            except Exception as exc:  # noqa: BLE001 - one store's failure must not stop the others
+            except Exception as exc:
                 log.error("store_reconcile_failed", shop_id=store.shop_id, error=exc.__class__.__name__)

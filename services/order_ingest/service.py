@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from prometheus_client import generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.metrics import IngestMetrics
@@ -21,10 +21,10 @@ from services.order_ingest.ownership import Ownership
 from services.order_ingest.reconcile import reconcile_forever
 from services.order_ingest.worker import IngestWorker
 from shared.dedupe import NotificationWindow
+from shared.health import readiness
 from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
-from shared.health import readiness
 from shared.settings import Settings
 from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable, StoreWriter

@@ -18,11 +18,23 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from services.store_sync.catalog import Catalog, CatalogKeeper
-from services.store_sync.inventory_plan import (Target, find_targets, linked_warehouses, plan_update, result_for,
-                                                stock_from_search)
-from services.store_sync.inventory_rules import (STATUS_NOT_ALLOWED, STATUS_NOT_ALLOWED_CODE, ZERO_NOT_ALLOWED,
-                                                 ZERO_REFUSED_CODES, rejection_reason, status_not_allowed_detail,
-                                                 zero_not_allowed_detail)
+from services.store_sync.inventory_plan import (
+    Target,
+    find_targets,
+    linked_warehouses,
+    plan_update,
+    result_for,
+    stock_from_search,
+)
+from services.store_sync.inventory_rules import (
+    STATUS_NOT_ALLOWED,
+    STATUS_NOT_ALLOWED_CODE,
+    ZERO_NOT_ALLOWED,
+    ZERO_REFUSED_CODES,
+    rejection_reason,
+    status_not_allowed_detail,
+    zero_not_allowed_detail,
+)
 from services.store_sync.records import StockLevel
 from services.store_sync.results import ResultWriter, SyncResult
 from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries

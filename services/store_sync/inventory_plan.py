@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.store_sync.catalog import Catalog
-from services.store_sync.inventory_rules import (STATUS_NOT_ALLOWED, clamp_note, clamp_quantity,
-                                                 status_allows_update, status_not_allowed_detail)
+from services.store_sync.inventory_rules import (
+    STATUS_NOT_ALLOWED,
+    clamp_note,
+    clamp_quantity,
+    status_allows_update,
+    status_not_allowed_detail,
+)
 from services.store_sync.results import SyncResult
 from shared.stores.model import StoreRecord
 

@@ -43,7 +43,7 @@ def parse_product_event(value: bytes | None) -> ProductEvent | None:
         shop_id = id_text(doc.get("shop_id"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if kind not in PRODUCT_EVENTS and kind != INVENTORY_STATUS_CHANGE or not isinstance(data, dict):
+    if (kind not in PRODUCT_EVENTS and kind != INVENTORY_STATUS_CHANGE) or not isinstance(data, dict):
         return None
     product_id = id_text(data.get("product_id"))
     if shop_id is None or product_id is None:

@@ -64,7 +64,7 @@ def plan_shipment(order: dict[str, Any], shipment: Shipment) -> ShipPlan:
         return ShipPlan("failed", "shipment:order_not_shippable",
                         f"order {shipment.order_id} is {status} on TikTok; it can be shipped once it is "
                         "AWAITING_SHIPMENT")
-    partial = bool(shipped) or shipment.line_item_ids is not None and len(lines) < len(_open(order))
+    partial = bool(shipped) or (shipment.line_item_ids is not None and len(lines) < len(_open(order)))
     return ShipPlan("ship", line_ids=[str(line["id"]) for line in unshipped], package_ids=_packages(unshipped),
                     partial=partial)
 

@@ -26,7 +26,7 @@ class SandboxConfig:
     refuse_zero_quantity: bool = False  # Update Inventory refuses 0 with 12052055 (current docs: 1..99,999)
 
 
-def config_from_settings(settings: "Settings", **overrides: object) -> SandboxConfig:
+def config_from_settings(settings: Settings, **overrides: object) -> SandboxConfig:
     """Defaults from settings: the app's key/secret, pushes to the local gateway, redirects to its OAuth callback."""
     values: dict[str, object] = {
         "app_key": settings.tiktok_app_key,

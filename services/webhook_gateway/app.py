@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from services.webhook_gateway.body import BodyTimeout, BodyTooLarge, ReadDeadlines, read_limited_body
 from services.webhook_gateway.envelope import InvalidWebhook, parse_webhook, record_headers
 from services.webhook_gateway.metrics import GatewayMetrics
-from services.webhook_gateway.publisher import PublishFailed, Publisher
+from services.webhook_gateway.publisher import Publisher, PublishFailed
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.tiktok.signing import verify_webhook

@@ -90,7 +90,7 @@ class TokenKeeper:
             if store.is_active and store.access_token_expires_at - self._clock() < REFRESH_AHEAD_S:
                 try:
                     await self.refresh(shop_id, only_if_due=True)
-                except Exception as exc:  # noqa: BLE001 - one store's failure must not stop the others
+                except Exception as exc:
                     log.error("store_token_refresh_failed", shop_id=shop_id, error=exc.__class__.__name__)
 
 

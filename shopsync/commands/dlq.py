@@ -8,7 +8,8 @@ import time
 import click
 
 from shopsync.console import fail, json_option, print_json, settings_from
-from shopsync.operator.dlq import list_dead_letters, redrive as redrive_letters
+from shopsync.operator.dlq import list_dead_letters
+from shopsync.operator.dlq import redrive as redrive_letters
 from shopsync.operator.timeparse import parse_time
 
 

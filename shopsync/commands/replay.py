@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 
 from shared.stores.table import StoreTable
 from shopsync.console import fail, json_option, print_json, settings_from
-from shopsync.operator.replay import Selection, Summary, replay as run_replay
+from shopsync.operator.replay import Selection, Summary
+from shopsync.operator.replay import replay as run_replay
 from shopsync.operator.timeparse import parse_time
 
 

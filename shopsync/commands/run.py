@@ -128,7 +128,7 @@ def run(ctx: click.Context, demo: bool | None) -> None:
                            f"see {supervisor.logs_dir / (child.name + '.log')}", err=True)
                 stopping = True
             time.sleep(0.3)
-    except Exception as exc:  # noqa: BLE001 - say what failed, then stop everything cleanly
+    except Exception as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
     finally:

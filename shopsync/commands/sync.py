@@ -20,6 +20,7 @@ from shared.tiktok.errors import TikTokError
 from shopsync.console import fail, json_option, print_json, settings_from
 from shopsync.operator.timeparse import parse_time
 
+
 @click.command()
 @click.option("--shop", required=True, help="Shop id or store nickname.")
 @click.option("--since", default="24h", show_default=True, help="How far back: 24h, 30m, 7d or an ISO time.")

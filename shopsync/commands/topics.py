@@ -24,7 +24,7 @@ def ensure(ctx: click.Context, as_json: bool) -> None:
     settings = settings_from(ctx)
     try:
         report = asyncio.run(ensure_topics(settings))
-    except Exception as exc:  # noqa: BLE001 - broker unreachable etc.: say so plainly
+    except Exception as exc:
         fail(f"could not reach Kafka at {settings.bootstrap_servers}: {exc.__class__.__name__}: {exc}")
     if as_json:
         print_json({"created": report.created, "reconfigured": report.reconfigured,

@@ -25,8 +25,14 @@ from shared.settings import Settings
 from shared.topic_admin import ensure_topics
 from shared.topics import TIKTOK_WEBHOOKS, TOPICS, topic_name
 from shopsync.localcluster import LocalCluster
-from tests.cluster.conftest import (APP_SECRET, GATEWAY_PORT, busiest_leader, cluster_settings, eventually,
-                                    fully_replicated)
+from tests.cluster.conftest import (
+    APP_SECRET,
+    GATEWAY_PORT,
+    busiest_leader,
+    cluster_settings,
+    eventually,
+    fully_replicated,
+)
 from tests.faults.conftest import Service, settings_env
 from tests.webhook_gateway.conftest import APP_KEY, sign, webhook_body
 

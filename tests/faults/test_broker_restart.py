@@ -10,14 +10,13 @@ import orjson
 import pytest
 
 from services.mapping.service import MappingService
-from services.order_ingest.service import IngestService
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
 from shared.kafka import create_producer
+from shared.producer import ManagedProducer
 from shared.settings import Settings, load_settings
 from shared.stores.crypto import generate_key
 from shared.topic_admin import ensure_topics
-from shared.producer import ManagedProducer
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED
 from shopsync.localkafka import LocalKafka
 from tests.conftest import Sandbox

@@ -6,7 +6,6 @@ stays active is shipped by the OMS).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from aiokafka.partitioner import DefaultPartitioner, murmur2 as reference
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference
 
 from shared.partitioner import Murmur2Partitioner, murmur2
 

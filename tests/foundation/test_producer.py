@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from prometheus_client import CollectorRegistry
-import pytest
 
 from services.webhook_gateway.wiring import build_app
 from shared.kafka import create_managed_producer

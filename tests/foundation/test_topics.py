@@ -11,7 +11,16 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from shared.kafka import create_admin
 from shared.settings import Settings
 from shared.topic_admin import EnsureReport, _check_existing, ensure_topics, min_insync_replicas
-from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, STORES, TIKTOK_WEBHOOKS, TOPICS, base_name, topic_name
+from shared.topics import (
+    MAPPINGS,
+    ORDERS_ENRICHED,
+    ORDERS_INGESTED,
+    STORES,
+    TIKTOK_WEBHOOKS,
+    TOPICS,
+    base_name,
+    topic_name,
+)
 
 
 def test_topic_name_applies_prefix_and_base_name_reverses_it() -> None:

@@ -43,7 +43,7 @@ async def test_api_refuses_to_start_without_a_token(mapping_settings) -> None:  
     (f"/mappings/{SHOP}/RED-L", {"product_code": 5}, "empty_field"),
     (f"/mappings/{SHOP}/RED-L", {}, "empty_field"),
     (f"/mappings/{SHOP}/RED-L", {"product_code": " P"}, "invalid_field"),
-    (f"/mappings/%20/RED-L", {"product_code": "P"}, "empty_field"),
+    ("/mappings/%20/RED-L", {"product_code": "P"}, "empty_field"),
 ])
 async def test_empty_or_padded_fields_are_400(mapping: MappingHarness, path: str, body: dict, code: str) -> None:
     answer = await mapping.api.put(path, json=body)

@@ -116,8 +116,8 @@ async def test_missing_seller_sku_is_flagged_with_the_fix(mapping: MappingHarnes
 
 
 async def test_restart_restores_the_index_and_continues_revisions(mapping_settings) -> None:  # type: ignore[no-untyped-def]
-    from tests.topicview import TopicView
     from shared.topics import ORDERS_ENRICHED
+    from tests.topicview import TopicView
 
     await publish(mapping_settings, make_order("o1", [("RED-L", "k1")]), make_order("o2", [("RED-L", "k1")]))
     app, _ = build_app(mapping_settings)
@@ -140,8 +140,8 @@ async def test_restart_restores_the_index_and_continues_revisions(mapping_settin
 
 
 async def test_two_instances_reemit_each_affected_order_once(mapping_settings) -> None:  # type: ignore[no-untyped-def]
-    from tests.topicview import TopicView
     from shared.topics import ORDERS_ENRICHED
+    from tests.topicview import TopicView
 
     orders = [make_order(f"o{i}", [("RED-L", "k1")]) for i in range(30)]
     await publish(mapping_settings, *orders)

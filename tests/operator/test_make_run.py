@@ -7,8 +7,8 @@ import asyncio
 import os
 import signal
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 
 from shared.kafka import read_to_end

@@ -235,5 +235,5 @@ async def test_scheduled_reconciliation_delivers_an_order_whose_webhook_was_lost
         assert list(view.latest()) == [key(lost)]
     assert harness.service is not None
     async with asyncio.timeout(10):
-        while harness.service.metrics.found_by_poll._value.get() != 1:  # noqa: SLF001 - the counter's value
+        while harness.service.metrics.found_by_poll._value.get() != 1:
             await asyncio.sleep(0.05)

@@ -13,12 +13,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from services.order_ingest import worker as worker_module
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.service import GROUP
-from services.order_ingest import worker as worker_module
 from services.order_ingest.worker import IngestWorker
 from shared.dedupe import NotificationWindow, recent_notifications
 from shared.kafka import create_consumer, create_producer
@@ -269,9 +269,9 @@ async def test_consumer_lag_is_reported_and_returns_to_zero(rig: Rig) -> None:
     last = await rig.push(SHOP_A, "a1")
     await rig.until_committed(last + 1)
     async with asyncio.timeout(10):
-        while rig.metrics.lag._value.get() != 0:  # noqa: SLF001 - the gauge's current value
+        while rig.metrics.lag._value.get() != 0:
             await asyncio.sleep(0.05)
-    assert rig.metrics.accepted._value.get() == 1  # noqa: SLF001
+    assert rig.metrics.accepted._value.get() == 1
 
 
 # ---- the offset ledger (pure) ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ async def secured_settings(secured_broker: SecuredLocalKafka, topic_prefix: str)
     yield settings
     try:
         await asyncio.wait_for(delete_prefixed_topics(settings), 10)
-    except Exception:  # noqa: BLE001 - cleanup must not fail a test
+    except Exception:
         pass
 
 

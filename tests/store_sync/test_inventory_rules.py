@@ -6,8 +6,7 @@ import pytest
 
 from services.store_sync.catalog import Catalog, CatalogEntry, CatalogSku
 from services.store_sync.inventory_plan import Target, find_targets, plan_update, result_for
-from services.store_sync.inventory_rules import (MAX_QUANTITY, clamp_quantity, rejection_reason,
-                                                 status_allows_update)
+from services.store_sync.inventory_rules import MAX_QUANTITY, clamp_quantity, rejection_reason, status_allows_update
 from shared.stores.model import LINKED, StoreRecord
 
 

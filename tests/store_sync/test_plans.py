@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -55,7 +55,7 @@ def test_good_records_parse() -> None:
     shipment = parse_shipment(orjson.dumps(SHIPMENT | {"line_item_ids": ["a", "b"]}))
     assert (shipment.key, shipment.line_item_ids) == ("7:9", ("a", "b"))
     level = parse_stock(b'{"product_code": "P", "available": 0, "as_of": "2026-11-25T10:00:00+01:00"}')
-    assert (level.available, level.as_of_ts) == (0, datetime(2026, 11, 25, 9, tzinfo=timezone.utc).timestamp())
+    assert (level.available, level.as_of_ts) == (0, datetime(2026, 11, 25, 9, tzinfo=UTC).timestamp())
 
 
 def order(status: str = "AWAITING_SHIPMENT", lines: list[dict[str, object]] | None = None,

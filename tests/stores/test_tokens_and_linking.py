@@ -10,8 +10,15 @@ import pytest
 
 from shared.settings import load_settings
 from shared.stores.crypto import TokenCipher, generate_key
-from shared.stores.linking import (LinkError, ShopChoiceNeeded, choose_shop, complete_choice, complete_link,
-                                   new_pending_link, normalize_region)
+from shared.stores.linking import (
+    LinkError,
+    ShopChoiceNeeded,
+    choose_shop,
+    complete_choice,
+    complete_link,
+    new_pending_link,
+    normalize_region,
+)
 from shared.stores.model import DEAUTHORIZED, LINKED, PENDING, STATE_TTL_S, StoreRecord
 from shared.stores.table import StoreTable
 from shared.stores.tokens import REFRESH_AHEAD_S, StoreUnavailable, TokenKeeper

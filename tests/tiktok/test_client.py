@@ -8,10 +8,18 @@ from pydantic import ValidationError
 
 from shared.settings import load_settings
 from shared.tiktok.client import BACKOFF_CAP_S, TikTokClient
-from shared.tiktok.errors import (InvalidPath, InvalidSignature, NotFound, OtherError, PermissionDenied,
-                                  RateLimited, TokenExpired, Transient)
-from shared.tiktok.ratelimit import RateLimiter
+from shared.tiktok.errors import (
+    InvalidPath,
+    InvalidSignature,
+    NotFound,
+    OtherError,
+    PermissionDenied,
+    RateLimited,
+    TokenExpired,
+    Transient,
+)
 from shared.tiktok.models import ShopAuth
+from shared.tiktok.ratelimit import RateLimiter
 from tests.conftest import MY_SHOP, US_SHOP, Sandbox
 
 

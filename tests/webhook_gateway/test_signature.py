@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from services.webhook_gateway.app import MissingSecrets, create_app
 from shared.settings import Settings
