@@ -19,7 +19,8 @@ Cause = Literal["order_update", "mapping_change", "replay"]
 VOLATILE = ("revision", "cause", "enriched_at", "ingested_at", "mapping_versions")
 
 
-def line_mapping(shop_id: str, seller_sku: str, mappings: MappingType[str, Mapping]) -> tuple[str | None, str, int | None]:
+def line_mapping(shop_id: str, seller_sku: str,
+                 mappings: MappingType[str, Mapping]) -> tuple[str | None, str, int | None]:
     """(product_code, mapping_status, mapping version) for one seller SKU."""
     if not seller_sku:
         return None, "missing_seller_sku", None

@@ -31,7 +31,8 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/mappings": {"get": {
-            "summary": "List mappings", "parameters": [{"name": "shop_id", "in": "query", "schema": {"type": "string"}}],
+            "summary": "List mappings",
+            "parameters": [{"name": "shop_id", "in": "query", "schema": {"type": "string"}}],
             "responses": _responses({"description": "Mappings", "content": {"application/json": {
                 "schema": {"type": "array", "items": _MAPPING}}}})}},
         "/mappings/{shop_id}/{seller_sku}": {
@@ -71,7 +72,8 @@ OPENAPI: dict[str, Any] = {
                     "shop_id": {"type": "string"}, "seller_sku": {"type": "string"},
                     "mapping_status": {"enum": ["unmapped", "missing_seller_sku"]},
                     "product_name": {"type": "string"}, "sku_id": {"type": "string"},
-                    "orders_waiting": {"type": "integer"}, "order_ids": {"type": "array", "items": {"type": "string"}}}}}}}})}},
+                    "orders_waiting": {"type": "integer"},
+                    "order_ids": {"type": "array", "items": {"type": "string"}}}}}}}})}},
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

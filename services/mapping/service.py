@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -46,7 +45,7 @@ class MappingMetrics:
         self.unchanged = Counter("mapping_unchanged_total", "Re-enrichments with no change (not published)",
                                  registry=self.registry)
         self.dlq = Counter("mapping_dlq_total", "Undecodable records sent to the DLQ", registry=self.registry)
-        self._emitted_by_cause: dict[str, Any] = {}
+        self._emitted_by_cause: dict[str, Counter] = {}
 
     def count_emitted(self, cause: str) -> None:
         """`emitted{cause}` += 1, with the label child cached (`labels()` cost ~7% of enrichment CPU)."""
@@ -84,7 +83,7 @@ class MappingService:
         await consumer.start()
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.table.follow(self.settings, stop, self.on_mapping_change))
+                tasks.create_task(self.table.follow(self.settings, stop, self._follow_mapping_change))
                 tasks.create_task(self._consume(consumer, stop))
         finally:
             await consumer.stop()
@@ -98,7 +97,7 @@ class MappingService:
             # aiokafka hands out records of new partitions while on_partitions_assigned is still restoring their
             # state: enriching them before it is loaded would re-emit revisions the topic already has.
             await self.restored.wait()
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     if not await self.on_order_record(record, fetched_in):
                         break
@@ -192,6 +191,10 @@ class MappingService:
             log.info("orders_reemitted", mapping_key=key, orders=changed)
         return changed
 
+    async def _follow_mapping_change(self, key: str) -> None:
+        """`on_mapping_change` as `MappingTable.follow` calls it (its callback type returns None)."""
+        await self.on_mapping_change(key)
+
     async def write_mapping(self, key: str, mapping: Mapping | None) -> None:
         """Publish a mapping (None = tombstone), acked, and apply it here at once (the follower then no-ops)."""
         topic = topic_name(MAPPINGS, self.settings.shopsync_topic_prefix)
@@ -210,8 +213,8 @@ class MappingService:
                 order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
             except (ValueError, KeyError, TypeError):
                 continue  # the consumer dead-letters it when it reaches it
-            current = latest.get(order.key)
-            if current is None or current[0].order_version <= order.order_version:
+            kept = latest.get(order.key)
+            if kept is None or kept[0].order_version <= order.order_version:
                 latest[order.key] = (order, record.partition)
         emitted: dict[str, Emitted] = {}
         async for record in read_to_end(self.settings, ORDERS_ENRICHED, partitions):
@@ -224,8 +227,8 @@ class MappingService:
                 continue
         async with self.lock:
             for key, seen in emitted.items():  # an emission may have raced the read: keep the newest revision
-                current = self.state.emitted.get(key)
-                if current is None or current.revision < seen.revision:
+                last = self.state.emitted.get(key)
+                if last is None or last.revision < seen.revision:
                     self.state.emitted[key] = seen
             reemitted = 0
             for order, partition in latest.values():
@@ -239,7 +242,7 @@ class MappingService:
                  open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: its base class is Any
     def __init__(self, service: MappingService) -> None:
         self.service = service
 

@@ -59,7 +59,7 @@ def parse_csv(text: str, state: OrderState) -> list[MappingInput]:
         if len(row) != 3:
             raise InvalidMapping(400, "invalid_csv", f"{where}expected 3 fields, found {len(row)}")
         shop_id, seller_sku, code = (check_field(n, v.strip() if n == "shop_id" else v, where)
-                                     for n, v in zip(CSV_HEADER, row))
+                                     for n, v in zip(CSV_HEADER, row, strict=True))
         check_not_sku_id(state, shop_id, seller_sku, where)
         parsed.append(MappingInput(shop_id, seller_sku, code))
     return parsed

@@ -21,7 +21,7 @@ log = get_logger("mapping")
 def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:
     metrics = MappingMetrics()
     producer = create_managed_producer(settings, "mapping", metrics.registry)
-    service = MappingService(settings, producer, metrics=metrics, **({"group_id": group_id} if group_id else {}))
+    service = MappingService(settings, producer, group_id=group_id, metrics=metrics)
     stop = asyncio.Event()
 
     @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from services.tiktok_sandbox.config import SandboxConfig
-from services.tiktok_sandbox.world import Grant, World
+from services.tiktok_sandbox.world import Grant, Shop, World
 from shared.tiktok.signing import verify_api_signature
 
 TIMESTAMP_PAST_S = 300
@@ -135,6 +135,7 @@ class OpenApi:
     # ---- signed Open API -------------------------------------------------------------------------------------
     def _signed(self, handler: Callable[[Request, Grant, Any, bytes], Awaitable[Response]],
                 cipher: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        """`handler` gets the shop of `shop_cipher`: a `Shop`, or None when `cipher` is False (hence `Any`)."""
         async def endpoint(request: Request) -> Response:
             body = await request.body()
             try:
@@ -144,10 +145,11 @@ class OpenApi:
                 return envelope(code=exc.code, message=exc.message, http_status=exc.http_status)
         return endpoint
 
-    def _guard(self, request: Request, body: bytes, needs_cipher: bool) -> tuple[Grant, Any]:
+    def _guard(self, request: Request, body: bytes, needs_cipher: bool) -> tuple[Grant, Shop | None]:
         q = dict(request.query_params)
         now = time.time()
-        self.call_log.append({"path": request.url.path, "at": now, "query": {k: v for k, v in q.items() if k != "sign"}})
+        self.call_log.append({"path": request.url.path, "at": now,
+                              "query": {k: v for k, v in q.items() if k != "sign"}})
         if q.get("app_key") != self.config.app_key:
             raise ApiError(36009004, "invalid app_key")
         if not q.get("sign"):
@@ -190,16 +192,16 @@ class OpenApi:
             raise ApiError(36009002, "Too many requests", 429)
         window.append(now)
 
-    async def shops(self, request: Request, grant: Grant, _: Any, __: bytes) -> Response:
+    async def shops(self, request: Request, grant: Grant, _: Shop | None, __: bytes) -> Response:
         """Every shop the authorization covers: one, or one per country for a cross-border seller."""
         covered = [self.world.shop(i) for i in grant.shop_ids or (grant.shop_id,)]
         return envelope({"shops": [{"id": s.id, "name": s.name, "region": s.region, "seller_type": s.seller_type,
                                     "cipher": s.cipher, "code": s.code} for s in covered]})
 
-    async def warehouses(self, request: Request, grant: Grant, shop: Any, __: bytes) -> Response:
+    async def warehouses(self, request: Request, grant: Grant, shop: Shop, __: bytes) -> Response:
         return envelope({"warehouses": self.world.warehouses[shop.id]})
 
-    async def order_detail(self, request: Request, grant: Grant, shop: Any, __: bytes) -> Response:
+    async def order_detail(self, request: Request, grant: Grant, shop: Shop, __: bytes) -> Response:
         ids = [i for i in request.query_params.get("ids", "").split(",") if i]
         if not ids or len(ids) > 50:
             raise ApiError(36009004, "ids must list 1 to 50 order ids")
@@ -211,7 +213,7 @@ class OpenApi:
             orders.append(self.world.public_order(order))
         return envelope({"orders": orders})
 
-    async def order_search(self, request: Request, grant: Grant, shop: Any, body: bytes) -> Response:
+    async def order_search(self, request: Request, grant: Grant, shop: Shop, body: bytes) -> Response:
         try:
             filters = orjson.loads(body) if body else {}
             page_size = int(request.query_params.get("page_size", ""))
@@ -229,7 +231,7 @@ class OpenApi:
 
 
 def _matches(order: dict[str, Any], f: dict[str, Any]) -> bool:
-    checks = [
+    checks: list[tuple[str, Callable[[Any], bool]]] = [
         ("order_status", lambda v: order["status"] == v),
         ("shipping_type", lambda v: order["shipping_type"] == v),
         ("update_time_ge", lambda v: order["update_time"] >= v),

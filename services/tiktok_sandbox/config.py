@@ -37,4 +37,4 @@ def config_from_settings(settings: Settings, **overrides: object) -> SandboxConf
         "qps": settings.tiktok_rate_limit_qps,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return SandboxConfig(**values)  # type: ignore[arg-type]
+    return SandboxConfig(**values)  # type: ignore[arg-type]  # untyped overrides, keyed by field name

@@ -21,7 +21,7 @@ first becomes ACTIVATE (assumed from the name), PRODUCT_STATUS_CHANGED for any o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from services.tiktok_sandbox.api import ApiError
 from services.tiktok_sandbox.world import PRODUCT_STATUSES, SEEDED_STOCK, Product, Shop, Sku, World, WorldError
@@ -203,7 +203,7 @@ def _warehouse_errors(sku: Sku, inventory: list[dict[str, Any]], shop_warehouses
     return errors
 
 
-def valid_quantity(value: object) -> bool:
+def valid_quantity(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_QUANTITY
 
 
@@ -232,7 +232,7 @@ def set_stock(world: World, shop_id: str, sku_id: str, warehouse_id: str, quanti
     if not valid_quantity(quantity):
         raise WorldError(f"quantity must be an integer from 0 to {MAX_QUANTITY}")
     sku, product = found
-    sku.inventory[warehouse_id] = int(quantity)  # type: ignore[call-overload]
+    sku.inventory[warehouse_id] = int(quantity)
     world.touch_product(product)
     return product, sku
 

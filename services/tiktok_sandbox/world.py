@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,7 @@ class Grant:
 class World:
     """All sandbox state; every mutation goes through a method here."""
 
-    def __init__(self, seed: int = 42, clock: Any = time.time) -> None:
+    def __init__(self, seed: int = 42, clock: Callable[[], float] = time.time) -> None:
         self.rng = random.Random(seed)
         self.clock = clock
         self.shops: dict[str, Shop] = {}
@@ -135,11 +136,12 @@ class World:
                 "sub_type": "DOMESTIC_WAREHOUSE", "is_default": default, "entity_id": f"e{wid[-3:]}",
                 "address": {"region": region, "full_address": f"{wname}, {region}"},
             } for wid, wname, wtype, default in warehouses]
-            option = {"id": f"dopt-{region.lower()}-seller", "name": "Shipped from seller", "type": "SEND_BY_SELLER",
+            option_id = f"dopt-{region.lower()}-seller"
+            option = {"id": option_id, "name": "Shipped from seller", "type": "SEND_BY_SELLER",
                       "description": "Seller ships with their own carrier", "platform": ["TIKTOK_SHOP"]}
             for warehouse in self.sales_warehouses(shop_id):
                 self.delivery_options[warehouse["id"]] = [dict(option)]
-            self.shipping_providers[option["id"]] = [{"id": i, "name": pn} for i, pn in PROVIDERS[region]]
+            self.shipping_providers[option_id] = [{"id": i, "name": pn} for i, pn in PROVIDERS[region]]
             products = []
             for p in range(6):
                 pid = f"17295929697{n}{p:07d}"

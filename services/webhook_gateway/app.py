@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from prometheus_client import Counter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -57,7 +58,7 @@ def create_app(settings: Settings, publisher: Publisher, *, extra_routes: Sequen
     max_in_flight = settings.shopsync_gateway_max_concurrent
     in_flight = 0
 
-    counters: dict[str, Any] = {}
+    counters: dict[str, Counter] = {}
 
     async def receive_webhook(request: Request) -> Response:
         nonlocal in_flight

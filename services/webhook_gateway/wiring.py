@@ -30,5 +30,6 @@ def build_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Sta
 def app_factory() -> Starlette:
     """uvicorn `--factory` entry point: settings from the environment."""
     settings = load_settings()
-    configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    configure_logging(settings.shopsync_log_level,
+                      "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     return build_app(settings, extra_routes=oauth_routes(settings))
