@@ -53,6 +53,7 @@ def unmapped_report(orders: Iterable[IngestedOrder], mappings: MappingType[str, 
     Product name and SKU ID come from the first line seen; at most `sample` order IDs are kept as examples.
     """
     waiting: dict[tuple[str, str, str], UnmappedSku] = {}
+    counted: set[tuple[str, str, str, str]] = set()  # (shop, seller SKU, status, order): an order waits once
     for order in orders:
         if shop_id is not None and order.shop_id != shop_id:
             continue
@@ -60,9 +61,11 @@ def unmapped_report(orders: Iterable[IngestedOrder], mappings: MappingType[str, 
             _, status, _ = line_mapping(order.shop_id, line.seller_sku, mappings)
             if status == "mapped":
                 continue
-            entry = waiting.setdefault((order.shop_id, line.seller_sku, status), UnmappedSku(
+            group = (order.shop_id, line.seller_sku, status)
+            entry = waiting.setdefault(group, UnmappedSku(
                 order.shop_id, line.seller_sku, status, line.product_name, line.sku_id))
-            if order.order_id not in entry.order_ids:
+            if (*group, order.order_id) not in counted:
+                counted.add((*group, order.order_id))
                 entry.orders_waiting += 1
                 if len(entry.order_ids) < sample:
                     entry.order_ids.append(order.order_id)

@@ -58,6 +58,13 @@ def test_an_order_with_two_units_of_a_sku_waits_once() -> None:
     ]
 
 
+def test_orders_past_the_sample_with_two_units_of_a_sku_wait_once_each() -> None:
+    orders = [make_order(f"o{i}", [("RED-L", "k1"), ("RED-L", "k1")]) for i in range(7)]
+    assert unmapped_report(orders, {}) == [
+        UnmappedSku(SHOP, "RED-L", "unmapped", "Product k1", "k1", 7, ["o0", "o1", "o2", "o3", "o4"]),
+    ]
+
+
 def test_unmapped_report_ties_sort_by_shop_then_seller_sku() -> None:
     orders = [make_order("o1", [("B", "k2")], shop_id=OTHER), make_order("o2", [("B", "k2")]),
               make_order("o3", [("A", "k1")])]
