@@ -45,7 +45,7 @@ async def _explained(options: Mapping[str, Any]) -> AsyncIterator[None]:
         raise await explain_bootstrap_failure(options, exc) from exc
 
 
-class Producer(AIOKafkaProducer):
+class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """An AIOKafkaProducer whose failed start says why (authentication, TLS, network)."""
 
     def __init__(self, **options: Any) -> None:
@@ -57,7 +57,7 @@ class Producer(AIOKafkaProducer):
             await super().start()
 
 
-class Consumer(AIOKafkaConsumer):
+class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """An AIOKafkaConsumer whose failed start says why (authentication, TLS, network)."""
 
     def __init__(self, *topics: str, **options: Any) -> None:
@@ -69,7 +69,7 @@ class Consumer(AIOKafkaConsumer):
             await super().start()
 
 
-class AdminClient(AIOKafkaAdminClient):
+class AdminClient(AIOKafkaAdminClient):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """An AIOKafkaAdminClient whose failed start says why (authentication, TLS, network)."""
 
     def __init__(self, **options: Any) -> None:

@@ -35,7 +35,7 @@ PROBE_TIMEOUT_S = 5.0
 TOKEN_EXPIRY_MARGIN_S = 30.0
 
 
-class KafkaUnreachable(KafkaConnectionError):
+class KafkaUnreachable(KafkaConnectionError):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """No bootstrap server could be used; `reason` says why in words an operator can act on."""
 
     kind = "connection"
@@ -83,7 +83,7 @@ def security_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-class ClientCredentialsTokenProvider(AbstractTokenProvider):
+class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[misc]  # untyped aiokafka: its base is Any
     """SASL/OAUTHBEARER tokens from an OAuth 2 token endpoint (client-credentials grant), reused until they expire.
 
     A refused or failed token request raises `SaslAuthenticationFailed`, so it reads as the login failure it is.

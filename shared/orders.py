@@ -142,7 +142,7 @@ def _plain(obj: Any) -> dict[str, Any]:
 def _lifecycle(value: object) -> Lifecycle:
     if value not in (ACTIVE, WITHDRAWN):
         raise ValueError(f"lifecycle must be 'active' or 'withdrawn', not {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def sku_quantities(lines: list[OrderLine]) -> list[SkuQuantity]:

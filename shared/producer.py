@@ -42,7 +42,7 @@ CLOSE_TIMEOUT_S = 30.0  # a replaced producer's queued batches fail or land with
 RESTART_BACKOFF_S = (0.2, 5.0)  # first and longest wait between attempts to start the replacement
 
 
-class ProducerUnavailable(KafkaError):
+class ProducerUnavailable(KafkaError):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """No producer can take the record right now (restarting after a fatal error, or closed); nothing was sent."""
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,7 +119,9 @@ class Settings(BaseSettings):
         description="Seller authorization page URL for US sellers (`stores link --region US`); TikTok's docs also "
                     "name services.tiktokshops.us: use the host of the link Partner Center gives you.",
     )
-    tiktok_rate_limit_qps: float = Field(default=50.0, description="TikTok's rate limit per (app, shop); requests are paced at 96% of it.")
+    tiktok_rate_limit_qps: float = Field(
+        default=50.0, description="TikTok's rate limit per (app, shop); requests are paced at 96% of it."
+    )
     tiktok_timeout_s: float = Field(default=10.0, description="HTTP timeout for TikTok API calls.")
     tiktok_max_retries: int = Field(default=5, description="Retries for 429/5xx/timeouts before giving up.")
     tiktok_allow_http: bool = Field(
@@ -287,6 +289,6 @@ def tiktok_http_problem(settings: Settings) -> str | None:
     return None
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment, with explicit overrides (tests, CLI flags)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with explicit overrides (tests, CLI flags) that pydantic validates."""
+    return Settings(**overrides)

@@ -89,7 +89,7 @@ async def _create_missing(admin: AIOKafkaAdminClient, settings: Settings, specs:
         refusal, configs = exc, [s.config() for s in specs]
     response = await admin.create_topics([
         NewTopic(topic_name(s.name, prefix), settings.shopsync_topic_partitions, replication, topic_configs=config)
-        for s, config in zip(specs, configs)
+        for s, config in zip(specs, configs, strict=True)
     ], validate_only=refusal is not None)
     failed = {name: (code, message) for name, code, message in _topic_errors(response)}
     existing = []
@@ -115,7 +115,7 @@ async def _check_existing(admin: AIOKafkaAdminClient, settings: Settings, specs:
     partition_counts = {t["topic"]: len(t["partitions"]) for t in described}
     replication = {t["topic"]: min((len(p["replicas"]) for p in t["partitions"]), default=0) for t in described}
     current, unreadable = await _read_configs(admin, names)
-    for spec, name in zip(specs, names):
+    for spec, name in zip(specs, names, strict=True):
         if name not in partition_counts:
             report.problems.append(f"{name}: exists, but the broker does not describe it yet (run again)")
             continue

@@ -50,7 +50,7 @@ DOCUMENTED: dict[str, tuple[str, str, list[str], str, list[str]]] = {
     TIKTOK_CATALOG: ("CatalogEntry", "{shop_id}:{seller_sku}", ["shopsync.catalog.sku"], "store_sync", ["store_sync"]),
 }
 
-CE_HEADERS = {
+CE_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0 Kafka binary content mode attributes, plus shopsync's plain headers.",
     "properties": {

@@ -32,6 +32,7 @@ DEMO_WAREHOUSE_ID = "7000000000000000001"
 DEMO_STOCK = ("RED-S", 25)
 LEFT_UNMAPPED = {"GREEN-L", "WHITE-M"}
 DEMO_PREFIX = "demo."
+RESULT_WAIT_S = 60.0  # how long the demo waits for store sync to report an outcome
 
 
 def demo_topic_prefix(prefix: str) -> str:
@@ -87,8 +88,8 @@ async def link_demo_store(settings: Settings, sandbox_url: str) -> str:
         await producer.stop()
     state = parse_qs(urlparse(url).query)["state"][0]
     async with httpx.AsyncClient(timeout=30) as http:
-        consent = await http.get(f"{sandbox_url}/open/authorize",
-                                 params={"service_id": settings.tiktok_service_id, "state": state, "shop_id": DEMO_SHOP})
+        consent = await http.get(f"{sandbox_url}/open/authorize", params={
+            "service_id": settings.tiktok_service_id, "state": state, "shop_id": DEMO_SHOP})
         page = await http.get(consent.headers["location"])
     text = html.unescape(page.text.split("<p>")[-1].split("</p>")[0])
     if page.status_code != 200:
@@ -101,9 +102,11 @@ async def seed_mappings(settings: Settings, sandbox_url: str) -> tuple[int, list
     async with httpx.AsyncClient(timeout=30) as http:
         state = (await http.get(f"{sandbox_url}/sandbox/state")).json()
         skus = sorted({k["seller_sku"] for p in state["products"][DEMO_SHOP] for k in p["skus"] if k["seller_sku"]})
-        rows = ["shop_id,seller_sku,product_code"] + [f"{DEMO_SHOP},{s},OMS-{s}" for s in skus if s not in LEFT_UNMAPPED]
+        rows = ["shop_id,seller_sku,product_code"]
+        rows += [f"{DEMO_SHOP},{s},OMS-{s}" for s in skus if s not in LEFT_UNMAPPED]
+        admin_token = settings.shopsync_admin_token.get_secret_value()
         answer = await http.post(f"{settings.shopsync_mapping_url}/mappings/import", content="\n".join(rows) + "\n",
-                                 headers={"Authorization": f"Bearer {settings.shopsync_admin_token.get_secret_value()}"})
+                                 headers={"Authorization": f"Bearer {admin_token}"})
         answer.raise_for_status()
     return answer.json()["imported"], sorted(LEFT_UNMAPPED & set(skus))
 
@@ -115,7 +118,8 @@ async def start_traffic(sandbox_url: str, orders_per_s: float = 1.0, duration_s:
                                                                  "shop_id": DEMO_SHOP})).raise_for_status()
 
 
-async def wait_healthy(urls: list[str], timeout: float = 60.0) -> None:
+async def wait_healthy(urls: list[str],
+                       timeout: float = 60.0) -> None:  # noqa: ASYNC109  # bench/e2e.py relies on this default deadline
     async with httpx.AsyncClient(timeout=2) as http:
         async with asyncio.timeout(timeout):
             for url in urls:
@@ -136,7 +140,7 @@ async def run_demo(env: dict[str, str], sandbox_url: str) -> list[str]:
     await start_traffic(sandbox_url)
     lines = [f"Linked: {linked}", f"Mappings: {mapped} seller SKUs mapped; left unmapped on purpose: "
              f"{', '.join(unmapped)}", "Traffic: the sandbox is creating about 1 order per second."]
-    return lines + [await ship_one_order(settings, sandbox_url), await change_one_stock_level(settings, sandbox_url)]
+    return [*lines, await ship_one_order(settings, sandbox_url), await change_one_stock_level(settings, sandbox_url)]
 
 
 async def ship_one_order(settings: Settings, sandbox_url: str) -> str:
@@ -165,11 +169,11 @@ async def change_one_stock_level(settings: Settings, sandbox_url: str) -> str:
             f"now {tiktok.get(DEMO_WAREHOUSE_ID)}")
 
 
-async def wait_for_result(settings: Settings, key: str, timeout: float = 60.0) -> dict[str, object]:
-    """The newest sync.results record for `key`, once store sync has published one."""
-    deadline = time.monotonic() + timeout
+async def wait_for_result(settings: Settings, key: str) -> dict[str, object]:
+    """The newest sync.results record for `key`, once store sync has published one; a placeholder after a while."""
+    deadline = time.monotonic() + RESULT_WAIT_S
     while time.monotonic() < deadline:
-        found = None
+        found: dict[str, object] | None = None
         async for record in read_to_end(settings, SYNC_RESULTS):
             if record.key == key.encode() and record.value is not None:
                 found = orjson.loads(record.value)

@@ -77,7 +77,7 @@ class LocalCluster:
         self.jars = jars
         self.heap = heap
         self.nodes = tuple(ClusterNode(i, p, c, root / f"node{i}")
-                           for i, (p, c) in enumerate(zip(ports, controller_ports), start=1))
+                           for i, (p, c) in enumerate(zip(ports, controller_ports, strict=True), start=1))
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
@@ -135,7 +135,8 @@ class LocalCluster:
         await self._wait_ready(node)
         return time.monotonic()
 
-    async def stop_node(self, node_id: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    async def stop_node(self, node_id: int,
+                        timeout: float = STOP_TIMEOUT_S) -> None:  # noqa: ASYNC109  # grace period before SIGKILL
         """SIGTERM: the node moves its leaderships away (controlled shutdown) and exits; SIGKILL after `timeout`."""
         proc = self._procs.pop(node_id, None)
         if proc is None or proc.poll() is not None:
@@ -154,7 +155,8 @@ class LocalCluster:
         await _exited(proc, STOP_TIMEOUT_S)
 
     # ---- inspection --------------------------------------------------------------------------------------
-    async def partitions(self, topic: str, timeout: float = 15.0) -> list[PartitionState]:
+    async def partitions(self, topic: str,
+                         timeout: float = 15.0) -> list[PartitionState]:  # noqa: ASYNC109  # tests/cluster uses it
         """The partitions of `topic` (real name) as the cluster's metadata describes them now.
 
         The admin client asks a random broker it knows, which may be one that just died and is not fenced yet:
@@ -249,9 +251,9 @@ class LocalCluster:
                  str(node.config_file)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    async def _wait_ready(self, node: ClusterNode, timeout: float = START_TIMEOUT_S) -> None:
+    async def _wait_ready(self, node: ClusterNode) -> None:
         """Until the node itself answers a metadata request that lists it (it serves clients once unfenced)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             proc = self._procs.get(node.node_id)
             if proc is None or proc.poll() is not None:
@@ -261,7 +263,7 @@ class LocalCluster:
             if await _lists_itself(node):
                 return
             await asyncio.sleep(POLL_S)
-        raise LocalKafkaError(f"node {node.node_id} did not answer on {node.bootstrap} within {timeout:.0f}s")
+        raise LocalKafkaError(f"node {node.node_id} did not answer on {node.bootstrap} within {START_TIMEOUT_S:.0f}s")
 
     def _live_bootstrap(self) -> str:
         live = [node.bootstrap for node in self.nodes if self.running(node.node_id)]
@@ -283,7 +285,8 @@ async def _lists_itself(node: ClusterNode) -> bool:
             await admin.close()
 
 
-async def _exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+async def _exited(proc: subprocess.Popen[bytes],
+                  timeout: float) -> bool:  # noqa: ASYNC109  # answers False at the deadline instead of raising
     """Wait (without blocking the loop) until `proc` exits; False when it is still running after `timeout`."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import click
 import httpx
@@ -10,6 +12,28 @@ import httpx
 from shared.stores.table import StoreTable
 from shopsync.console import fail, json_option, print_json, settings_from
 from shopsync.operator.verdict import explain as verdict
+
+
+def _enriched(d: dict[str, Any]) -> str:
+    lines = ", ".join(f"{line['seller_sku'] or '(no seller SKU)'}={line['product_code'] or line['mapping_status']}"
+                      for line in d.get("lines") or [])
+    return f"enriched r{d.get('revision')} ({d.get('cause')}): {d.get('mapping_state')} — {lines}"
+
+
+# timeline entry kind -> one line about its detail
+SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "webhook": lambda d: f"webhook {d.get('event')} status={d.get('status')} id={d.get('notification_id')}",
+    "accepted": lambda d: f"accepted (version {d.get('order_version')}, {d.get('status')})",
+    "withdrawn": lambda d: f"withdrawn: {d.get('reason')}",
+    "skipped": lambda d: f"skipped: {', '.join(d.get('reasons') or [])}",
+    "enriched": _enriched,
+    "dead_letter": lambda d: f"dead letter: {d.get('reason')}",
+    "shipment": lambda d: f"OMS shipped {d.get('shipment_id')}: {d.get('carrier')} {d.get('tracking_number')}"
+                          + (f" lines {', '.join(d['line_item_ids'])}" if d.get("line_item_ids") else ""),
+    "shipment_sync": lambda d: f"shipment sync {d.get('status')}"
+                               + (f" ({d.get('endpoint')})" if d.get("endpoint") else "")
+                               + (f": {d.get('reason')} — {d.get('detail')}" if d.get("reason") else ""),
+}
 
 
 @click.command()
@@ -34,20 +58,8 @@ def explain(ctx: click.Context, order_id: str, shop: str | None, as_json: bool) 
         print_json({"order_id": order_id, "timeline": timeline, "verdict": text})
         return
     for e in timeline:
-        d = e["detail"]
-        summary = {
-            "webhook": lambda: f"webhook {d.get('event')} status={d.get('status')} id={d.get('notification_id')}",
-            "accepted": lambda: f"accepted (version {d.get('order_version')}, {d.get('status')})",
-            "withdrawn": lambda: f"withdrawn: {d.get('reason')}",
-            "skipped": lambda: f"skipped: {', '.join(d.get('reasons') or [])}",
-            "enriched": lambda: f"enriched r{d.get('revision')} ({d.get('cause')}): {d.get('mapping_state')} — " + ", ".join(
-                f"{l['seller_sku'] or '(no seller SKU)'}={l['product_code'] or l['mapping_status']}" for l in d.get("lines") or []),
-            "dead_letter": lambda: f"dead letter: {d.get('reason')}",
-            "shipment": lambda: f"OMS shipped {d.get('shipment_id')}: {d.get('carrier')} {d.get('tracking_number')}"
-                                + (f" lines {', '.join(d['line_item_ids'])}" if d.get("line_item_ids") else ""),
-            "shipment_sync": lambda: f"shipment sync {d.get('status')}"
-                                     + (f" ({d.get('endpoint')})" if d.get("endpoint") else "")
-                                     + (f": {d.get('reason')} — {d.get('detail')}" if d.get("reason") else ""),
-        }[e["kind"]]()
+        detail = e["detail"]
+        summary = SUMMARIES[e["kind"]](detail)
         click.echo(f"{e['at']:<28} {summary}")
     click.echo(f"\nVerdict: {text}")
+

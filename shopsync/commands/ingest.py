@@ -21,7 +21,8 @@ def ingest(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Consume tiktok.webhooks, fetch orders from TikTok, publish accepted / skipped / withdrawn orders."""
     settings = settings_from(ctx)
     exit_if_weak_secrets(settings, "ingest")
-    configure_logging(settings.shopsync_log_level, "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    configure_logging(settings.shopsync_log_level,
+                      "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     app = admin_app(IngestService(settings), asyncio.Event())
     uvicorn.run(app, host=host or settings.shopsync_ingest_host, port=port or settings.shopsync_ingest_port,
                 log_level="warning")

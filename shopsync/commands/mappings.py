@@ -133,4 +133,5 @@ def preview(ctx: click.Context, shop_id: str, seller_sku: str, product_code: str
     result = _call(settings_from(ctx), "POST", "/mappings/preview",
                    json={"shop_id": shop_id, "seller_sku": seller_sku, "product_code": product_code}).json()
     print_json(result) if as_json else click.echo(
-        f"{result['would_reemit']} of {result['open_orders_with_sku']} open orders with {seller_sku} would be re-emitted")
+        f"{result['would_reemit']} of {result['open_orders_with_sku']} open orders with {seller_sku} "
+        "would be re-emitted")

@@ -66,7 +66,8 @@ def replay(ctx: click.Context, shop: str | None, from_: str | None, to: str | No
         task = progress.add_task("replay", total=None)
 
         def advance(summary: Summary) -> None:
-            progress.update(task, completed=summary.replayed, total=summary.changed + (summary.unchanged if force else 0))
+            progress.update(task, completed=summary.replayed,
+                            total=summary.changed + (summary.unchanged if force else 0))
 
         summary = asyncio.run(run_replay(settings, selection, force=force, dry_run=dry_run, rate=rate,
                                          on_progress=advance))

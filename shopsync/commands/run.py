@@ -120,7 +120,8 @@ def run(ctx: click.Context, demo: bool | None) -> None:
                        "  .venv/bin/shopsync stores list\n"
                        "  .venv/bin/shopsync explain ORDER_ID\n"
                        "  .venv/bin/shopsync ship --shop 'Main store' ORDER_ID --carrier usps --tracking 9400...\n"
-                       "  .venv/bin/shopsync inventory set OMS-BLUE-M 12 && .venv/bin/shopsync inventory status OMS-BLUE-M\n")
+                       "  .venv/bin/shopsync inventory set OMS-BLUE-M 12 && "
+                       ".venv/bin/shopsync inventory status OMS-BLUE-M\n")
         click.echo("Running. Press Ctrl-C to stop.")
         while not stopping:
             for child in supervisor.dead():

@@ -108,7 +108,8 @@ def list_stores(ctx: click.Context, as_json: bool) -> None:
         expiry = datetime.fromtimestamp(s["access_token_expires_at"], UTC).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"{s['nickname']:<20} {s['shop_id']:<20} {s['status']:<24} {warehouses}")
         click.echo(f"{'':<20} orders {'on' if s['auto_sync_orders'] else 'off'}, shipments "
-                   f"{'on' if s['auto_sync_shipments'] else 'off'}, inventory {'on' if s['auto_sync_inventory'] else 'off'}"
+                   f"{'on' if s['auto_sync_shipments'] else 'off'}, "
+                   f"inventory {'on' if s['auto_sync_inventory'] else 'off'}"
                    f" (buffer {s['inventory_buffer']}); token expires {expiry}")
         if s["status"] == NEEDS_RELINK:
             click.echo(f"{'':<20} needs relinking: {s['status_reason'] or 'its tokens cannot be used'}; put the "

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TypedDict
 
 import click
 
 from shared.topic_admin import ensure_topics
 from shared.topics import TOPICS, topic_name
 from shopsync.console import fail, json_option, print_json, settings_from
+
+
+class TopicRow(TypedDict):
+    """One line of `topics list`."""
+
+    topic: str
+    config: dict[str, str]
+    description: str
 
 
 @click.group()
@@ -48,8 +57,8 @@ def ensure(ctx: click.Context, as_json: bool) -> None:
 def list_topics(ctx: click.Context, as_json: bool) -> None:
     """List the product's topics and their settings."""
     settings = settings_from(ctx)
-    rows = [{"topic": topic_name(s.name, settings.shopsync_topic_prefix), "config": s.config(),
-             "description": s.description} for s in TOPICS]
+    rows = [TopicRow(topic=topic_name(s.name, settings.shopsync_topic_prefix), config=s.config(),
+                     description=s.description) for s in TOPICS]
     if as_json:
         print_json(rows)
         return

@@ -12,7 +12,7 @@ import orjson
 
 from services.store_sync.catalog import Catalog
 from services.store_sync.inventory_plan import linked_warehouses, stock_from_search
-from services.store_sync.records import BadRecord, parse_stock
+from services.store_sync.records import BadRecord, StockLevel, parse_stock
 from shared.kafka import create_producer, read_to_end
 from shared.mapping_table import MappingTable
 from shared.settings import Settings
@@ -25,15 +25,15 @@ from shared.topics import OMS_INVENTORY, SYNC_RESULTS
 
 
 async def inventory_status(settings: Settings, product_code: str) -> dict[str, Any]:
-    oms = None
+    newest: StockLevel | None = None
     async for record in read_to_end(settings, OMS_INVENTORY):
         if record.key == product_code.encode():
             try:
                 level = parse_stock(record.value)
             except BadRecord:
                 continue
-            if oms is None or level.as_of_ts >= oms["as_of_ts"]:
-                oms = {"available": level.available, "as_of": level.as_of, "as_of_ts": level.as_of_ts}
+            if newest is None or level.as_of_ts >= newest.as_of_ts:
+                newest = level
     last: dict[tuple[str, str], dict[str, Any]] = {}
     async for record in read_to_end(settings, SYNC_RESULTS):
         if record.key == product_code.encode():
@@ -67,8 +67,7 @@ async def inventory_status(settings: Settings, product_code: str) -> dict[str, A
                          "tiktok_quantity": None, "last_status": outcome.get("status"),
                          "last_reason": outcome.get("reason"), "last_at": outcome.get("synced_at")})
     await _live_quantities(settings, table, rows)
-    if oms is not None:
-        oms.pop("as_of_ts")
+    oms = {"available": newest.available, "as_of": newest.as_of} if newest is not None else None
     return {"product_code": product_code, "oms": oms, "rows": rows}
 
 

@@ -32,8 +32,8 @@ async def plan_reset(settings: Settings, group: str, target: str, at_ms: int | N
         described = await admin.describe_consumer_groups([group])
         members = [m for resp in described for g in resp.groups for m in g[5]] if described else []
         if members:
-            names = ", ".join(f"{m[1]}@{m[2]}" for m in members)
-            raise GroupActive(f"group {group} has {len(members)} active member(s): {names}; stop them first")
+            who = ", ".join(f"{m[1]}@{m[2]}" for m in members)
+            raise GroupActive(f"group {group} has {len(members)} active member(s): {who}; stop them first")
         committed = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()

@@ -359,7 +359,7 @@ async def _send_copies(producer: AIOKafkaProducer, settings: Settings,
         if len(pending) >= 500 or n == len(copies):
             results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
             before = len(landed)
-            for (copied, _), result in zip(pending, results):
+            for (copied, _), result in zip(pending, results, strict=True):
                 if isinstance(result, BaseException):
                     summary.failed += 1
                     summary.failures.append(f"{copied.key}: not published: {result!r}")
