@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK_FLAGS := --quiet --all-build-deps --allow-unsafe --generate-hashes --strip-extras --no-emit-find-links \
               --no-emit-index-url
 
-.PHONY: run test lint install lock kafka-start kafka-stop bench clean
+.PHONY: run test test-unit lint install lock kafka-start kafka-stop bench clean
 
 # Every package, build tools included, comes from requirements.lock with its hashes; the project itself goes on top.
 $(STAMP): pyproject.toml requirements.lock
@@ -35,6 +35,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/shopsync kafka install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-unit: the tests that need no broker, no TikTok sandbox and no other process (about 10 s), with no broker up.
+## The tier is a marker, not a folder: tests/conftest.py marks every test `integration` whose fixtures reach a
+## broker, the sandbox or a process (tests mirror the code's layout, so both tiers live side by side in each folder),
+## and this runs the rest. The broker address is a dead one, so a unit test that reaches for Kafka fails at once.
+test-unit: $(STAMP)
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1 $(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 ## lint: ruff (rules in pyproject.toml) over everything, mypy --strict over the product's packages
 lint: $(STAMP)

@@ -68,7 +68,8 @@ async def run(seconds: float) -> dict[str, object]:
     env.update({"SHOPSYNC_TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:6]}.", "SHOPSYNC_HOME": str(home),
                 "SHOPSYNC_GATEWAY_PORT": str(ports["gateway"]), "SHOPSYNC_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
                 "SHOPSYNC_INGEST_PORT": str(ports["ingest"]), "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]),
-                "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}", "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
+                "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
+                "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
                 "SHOPSYNC_LOG_LEVEL": "WARNING", "TIKTOK_RATE_LIMIT_QPS": "10000"})
     settings = load_settings(**{k.lower(): v for k, v in env.items()})
     await ensure_topics(settings)

@@ -56,9 +56,11 @@ async def drive(url: str, duration_s: float, concurrency: int) -> dict[str, floa
             n += 1
             body = orjson.dumps({"type": 1, "shop_id": "7494049642642441621", "timestamp": int(time.time()),
                                  "tts_notification_id": f"{wid}-{n}-{uuid.uuid4().hex[:8]}",
-                                 "data": {"order_id": str(10**17 + wid * 10**6 + n), "order_status": "AWAITING_SHIPMENT",
-                                          "is_on_hold_order": False, "update_time": int(time.time())}})
-            headers = {"Authorization": webhook_signature(APP_KEY, APP_SECRET, body), "Content-Type": "application/json"}
+                                 "data": {"order_id": str(10**17 + wid * 10**6 + n),
+                                          "order_status": "AWAITING_SHIPMENT", "is_on_hold_order": False,
+                                          "update_time": int(time.time())}})
+            headers = {"Authorization": webhook_signature(APP_KEY, APP_SECRET, body),
+                       "Content-Type": "application/json"}
             started = time.perf_counter()
             response = await client.post(url, content=body, headers=headers)
             latencies.append(time.perf_counter() - started)
@@ -118,7 +120,7 @@ def drive_wrk(wrk: str, url: str, duration_s: float, concurrency: int, workdir: 
     out = subprocess.run([wrk, "-t2", f"-c{concurrency}", f"-d{int(duration_s)}s", "--latency",
                           "-s", str(workdir / "post.lua"), url],
                          capture_output=True, text=True, env={**os.environ, "BENCH_BODIES": str(bodies)})
-    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
+    line = next(text for text in out.stdout.splitlines() if text.startswith("RESULT"))
     requests, errors, duration_us, p50_us, p99_us = (float(x) for x in line.split()[1:])
     return {"requests": int(requests), "errors": int(errors), "rps": round(requests / (duration_us / 1e6), 1),
             "p50_ms": round(p50_us / 1000, 2), "p99_ms": round(p99_us / 1000, 2)}
@@ -142,7 +144,8 @@ def main() -> None:
         if name == "gateway":
             args = [sys.executable, "-m", "shopsync", "gateway", "--port", str(port)]
         else:
-            args = [sys.executable, "-c", BARE_APP + f"\nimport uvicorn; uvicorn.run(app, port={port}, log_level='warning')"]
+            args = [sys.executable, "-c",
+                    BARE_APP + f"\nimport uvicorn; uvicorn.run(app, port={port}, log_level='warning')"]
         proc = serve(args, env)
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz" if name == "gateway" else f"http://127.0.0.1:{port}/")
@@ -158,9 +161,11 @@ def main() -> None:
             proc.wait(15)
     asyncio.run(delete_prefixed_topics(settings))
     write_result("gateway", {
-        "load_generator": "wrk -t2 (Lua, pre-signed bodies)" if wrk else "asyncio + httpx, one process", "concurrency": CONCURRENCY, "duration_s": DURATION_S,
+        "load_generator": "wrk -t2 (Lua, pre-signed bodies)" if wrk else "asyncio + httpx, one process",
+        "concurrency": CONCURRENCY, "duration_s": DURATION_S,
         "uvicorn": "1 worker, httptools/uvloop (uvicorn[standard])", "bare": results["bare"],
-        "gateway": results["gateway"], "ratio_gateway_over_bare": round(results["gateway"]["rps"] / results["bare"]["rps"], 3),
+        "gateway": results["gateway"],
+        "ratio_gateway_over_bare": round(results["gateway"]["rps"] / results["bare"]["rps"], 3),
     })
 
 

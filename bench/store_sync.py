@@ -34,6 +34,7 @@ from shared.stores.model import LINKED, StoreRecord
 from shared.stores.table import StoreWriter
 from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import MAPPINGS, OMS_INVENTORY, topic_name
+from tests.waiting import eventually
 
 SHOPS = {"7494049642642441621": "7000000000000000001", "7494049642642441622": "7100000000000000001"}
 QPS = 50.0
@@ -75,9 +76,10 @@ async def run(products: int, changes: int) -> dict[str, object]:
         await producer.flush()
         service = StoreSyncService(settings)
         task = asyncio.create_task(service.run(stop))
-        async with asyncio.timeout(120):  # catalogs loaded before the clock starts
-            while service.inventory is None or set(service.inventory.keeper.refreshed_at) != set(SHOPS):
-                await asyncio.sleep(0.1)
+        def catalogs_loaded() -> bool:  # before the clock starts
+            return service.inventory is not None and set(service.inventory.keeper.refreshed_at) == set(SHOPS)
+
+        await eventually(catalogs_loaded, within=120, every=0.1, what="both catalogs loaded")
         calls_before = len(api.call_log)
         rng = random.Random(7)
         final: dict[str, int] = {}
@@ -90,10 +92,10 @@ async def run(products: int, changes: int) -> dict[str, object]:
                 key=code.encode())
         await producer.flush()
         published_s = time.monotonic() - started
-        expected = {(shop_id, f"B{n}-{code[2:]}"): qty for n, shop_id in enumerate(SHOPS) for code, qty in final.items()}
-        async with asyncio.timeout(600):
-            while not _converged(world, expected):
-                await asyncio.sleep(0.1)
+        expected = {(shop_id, f"B{n}-{code[2:]}"): qty for n, shop_id in enumerate(SHOPS)
+                    for code, qty in final.items()}
+        await eventually(lambda: _converged(world, expected), within=600, every=0.1,
+                         what="TikTok's stock equal to the OMS's last levels")
         converged_s = time.monotonic() - started
         await asyncio.sleep(3 * settings.shopsync_inventory_coalesce_s)  # let trailing flushes add their calls
         calls = Counter("update" if c["path"].endswith(UPDATE_PATH) else "search" if c["path"] == SEARCH_PATH

@@ -56,9 +56,10 @@ _KAFKA_PASSWORD = Rule("KAFKA_SASL_PASSWORD", required=False, min_chars=0,  # th
                        hint="use the password of the cluster's SASL user")
 
 SERVICE_RULES: dict[str, tuple[Rule, ...]] = {
-    # The gateway verifies webhooks; SHOPSYNC_SECRET_KEY is only needed by the OAuth callback, checked when set.
+    # The gateway verifies webhooks; it no longer decrypts tokens (the stores owner links), the key is checked if set.
     "gateway": (_APP_KEY, _APP_SECRET, _APP_SECRET_PREVIOUS, Rule("SHOPSYNC_SECRET_KEY", required=False,
                 min_chars=0, fernet_keys=True, hint=_TOKEN_KEY.hint), _KAFKA_PASSWORD),
+    "stores-owner": (_TOKEN_KEY, _APP_KEY, _APP_SECRET, _KAFKA_PASSWORD),
     "ingest": (_TOKEN_KEY, _APP_KEY, _APP_SECRET, _KAFKA_PASSWORD),
     "store-sync": (_TOKEN_KEY, _APP_KEY, _APP_SECRET, _KAFKA_PASSWORD),
     "mapping": (_ADMIN_TOKEN, _KAFKA_PASSWORD),

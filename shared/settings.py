@@ -170,10 +170,20 @@ class Settings(BaseSettings):
                                     "refresh single products in between)."
     )
     shopsync_sync_max_attempts: int = Field(
-        default=8, description="Attempts for a shipment or inventory push while TikTok answers 429/5xx."
+        default=8, description="HTTP calls at most per TikTok call of store sync while TikTok answers 429/5xx (its "
+                               "client's retry policy)."
     )
     shopsync_sync_retry_base_s: float = Field(
         default=1.0, description="First back-off between those attempts (doubles, capped at 60 s)."
+    )
+
+    # Stores owner (the one writer of shopsync.stores)
+    shopsync_stores_owner_host: str = Field(
+        default="127.0.0.1", description="Stores owner admin/metrics listen address (`0.0.0.0` in a container).")
+    shopsync_stores_owner_port: int = Field(default=8005, description="Stores owner admin/metrics port.")
+    shopsync_store_command_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a store command's requester (CLI, OAuth callback, token refresh) "
+                                        "waits for the stores owner's answer.",
     )
 
     # Sandbox

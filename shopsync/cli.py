@@ -20,6 +20,7 @@ from shopsync.commands.run import run
 from shopsync.commands.sandbox import sandbox
 from shopsync.commands.store_sync import inventory, ship, store_sync
 from shopsync.commands.stores import keygen, stores
+from shopsync.commands.stores_owner import stores_owner
 from shopsync.commands.sync import sync
 from shopsync.commands.tail import tail
 from shopsync.commands.topics import topics
@@ -42,6 +43,7 @@ cli.add_command(gateway)
 cli.add_command(ingest)
 cli.add_command(keygen)
 cli.add_command(stores)
+cli.add_command(stores_owner)
 cli.add_command(sync)
 cli.add_command(tail)
 cli.add_command(kafka)

@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import orjson
 
-from shared.kafka import create_producer, read_to_end
+from shared.kafka import read_to_end
 from shared.secrets_check import MIN_SECRET_CHARS
 from shared.settings import Settings, load_settings
+from shared.stores.commands import BeginLink, open_store_commands
 from shared.stores.crypto import generate_key
 from shared.stores.linking import new_pending_link
-from shared.stores.table import StoreWriter
 from shared.topics import SYNC_RESULTS
 from shopsync.oms import publish_shipment, publish_stock, shipment_record, stock_record
 
@@ -80,12 +80,10 @@ def _kept(saved: dict[str, str], name: str) -> str | None:
 async def link_demo_store(settings: Settings, sandbox_url: str) -> str:
     """Link the sandbox US store through the gateway's OAuth callback; the page text."""
     record, url = new_pending_link(settings, "Main store", DEMO_WAREHOUSE)
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        await StoreWriter(producer, settings).put(record)
-    finally:
-        await producer.stop()
+    async with open_store_commands(settings, "demo") as commands:
+        begun = await commands.request(BeginLink(record=record))
+    if not begun.ok:
+        raise RuntimeError(f"the stores owner refused the demo's pending link: {begun.message or begun.reason}")
     state = parse_qs(urlparse(url).query)["state"][0]
     async with httpx.AsyncClient(timeout=30) as http:
         consent = await http.get(f"{sandbox_url}/open/authorize", params={

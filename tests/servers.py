@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 
+from tests.waiting import eventually
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -22,11 +24,10 @@ async def serve_app(app: object, port: int | None = None) -> AsyncIterator[str]:
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.get_running_loop().create_task(server.serve())
-    async with asyncio.timeout(15):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
+    await eventually(lambda: server.started or task.done(), within=15, every=0.02, what=f"uvicorn up on port {port}")
+    if not server.started:
+        task.result()  # it stopped before it started: its error, if it raised one
+        raise AssertionError(f"uvicorn stopped before it started on port {port}")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -9,6 +9,8 @@ import orjson
 
 from shared.dlq import read_dead_letter
 from shared.envelope import header_map
+from shared.tiktok.errors import MalformedPayload
+from shared.tiktok.webhooks import OrderStatusChange, parse_webhook
 from shared.topics import (
     DLQ,
     OMS_SHIPMENTS,
@@ -44,19 +46,14 @@ def entry_for(topic: str, key: bytes | None, value: bytes | None, headers: Any, 
                      {"reason": letter.reason, "source_topic": letter.source_topic}) if order_id else None
     if value is None:
         return None
+    if topic == TIKTOK_WEBHOOKS:
+        return _webhook_entry(value, at, h.get("ce_type"))
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(doc, dict):
         return None
-    if topic == TIKTOK_WEBHOOKS:
-        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
-        if not data.get("order_id"):
-            return None
-        return Entry(str(doc.get("shop_id", "")), str(data["order_id"]), at, "webhook", {
-            "type": doc.get("type"), "event": h.get("ce_type"), "status": data.get("order_status"),
-            "notification_id": doc.get("tts_notification_id")})
     shop_id, order_id = str(doc.get("shop_id", "")), str(doc.get("order_id", ""))
     if not order_id:
         return None
@@ -87,6 +84,19 @@ def entry_for(topic: str, key: bytes | None, value: bytes | None, headers: Any, 
     return None
 
 
+def _webhook_entry(value: bytes, at: str, event: str | None) -> Entry | None:
+    """A webhook naming one order (`data.order_id`); one the parser refuses is left to its dead letter."""
+    try:
+        webhook = parse_webhook(value)
+    except MalformedPayload:
+        return None
+    if webhook.order_id is None:
+        return None
+    status = webhook.data.order_status if isinstance(webhook.data, OrderStatusChange) else None
+    return Entry(webhook.shop_id, webhook.order_id, at, "webhook", {
+        "type": webhook.type, "event": event, "status": status, "notification_id": webhook.tts_notification_id})
+
+
 def _split(key: bytes | None) -> tuple[str, str]:
     text = (key or b"").decode("utf-8", "replace")
     shop_id, _, order_id = text.partition(":")
@@ -94,6 +104,8 @@ def _split(key: bytes | None) -> tuple[str, str]:
 
 
 def _ids_from_body(value: bytes | None) -> tuple[str, str]:
+    """The shop and order a dead letter's value names (a webhook's `data.order_id`, or an order's `order_id`).
+    Read leniently on purpose: a dead letter is what a parser refused."""
     try:
         doc = orjson.loads(value or b"")
         data = doc.get("data") or {}

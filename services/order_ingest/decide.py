@@ -1,4 +1,4 @@
-"""The ingest decision: which orders the warehouse receives. Pure functions over plain data."""
+"""The ingest decision: which orders the warehouse receives. Pure functions over typed values."""
 
 from __future__ import annotations
 
@@ -6,22 +6,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.stores.model import DEAUTHORIZED, NEEDS_RELINK, StoreRecord
-
-AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
-SELLER = "SELLER"
-BY_SELLER = "FULFILLMENT_BY_SELLER"
+from shared.tiktok.orders import AWAITING_SHIPMENT, CANCELLED, FULFILLMENT_BY_SELLER, SELLER_SHIPPING, TikTokOrder
 
 Kind = Literal["accept", "skip", "withdraw"]
 
 
 @dataclass(frozen=True, slots=True)
 class OrderFacts:
-    """The fields the decision reads."""
+    """The fields the decision reads ("" where TikTok sent none); `orders.skipped` carries them too."""
 
     status: str
     fulfillment_type: str
     shipping_type: str
     warehouse_id: str
+
+    @classmethod
+    def of(cls, order: TikTokOrder) -> OrderFacts:
+        return cls(normalize_status(order.status), order.fulfillment_type or "", order.shipping_type or "",
+                   order.warehouse_id or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ class Decision:
 
 def normalize_status(status: str) -> str:
     """Webhooks spell it CANCEL, the Order API CANCELLED: one value."""
-    return "CANCELLED" if status == "CANCEL" else status
+    return CANCELLED if status == "CANCEL" else status
 
 
 def store_reasons(store: StoreRecord | None) -> list[str]:
@@ -56,9 +58,9 @@ def reasons_left_out(order: OrderFacts, store: StoreRecord | None) -> list[str]:
     status = normalize_status(order.status)
     if status != AWAITING_SHIPMENT:
         reasons.append(f"status:{status}")
-    if order.fulfillment_type != BY_SELLER:
+    if order.fulfillment_type != FULFILLMENT_BY_SELLER:
         reasons.append(f"fulfillment_type:{order.fulfillment_type or 'UNKNOWN'}")
-    if order.shipping_type != SELLER:
+    if order.shipping_type != SELLER_SHIPPING:
         reasons.append(f"shipping_type:{order.shipping_type or 'UNKNOWN'}")
     if store is not None and store.warehouse_ids and order.warehouse_id not in store.warehouse_ids:
         reasons.append(f"warehouse:{order.warehouse_id}:not_linked")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
 
 from services.order_ingest.decide import store_reasons
 from services.order_ingest.metrics import IngestMetrics
@@ -12,7 +11,16 @@ from shared.logging import get_logger
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreNeedsRelink, StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited, TikTokError, TokenExpired, Transient
+from shared.tiktok.errors import (
+    MalformedPayload,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TikTokError,
+    TokenExpired,
+    Transient,
+)
+from shared.tiktok.orders import TikTokOrder
 
 log = get_logger("order_ingest.fetch")
 RETRY_CAP_S = 30.0
@@ -20,13 +28,18 @@ RETRY_CAP_S = 30.0
 
 @dataclass(slots=True)
 class Fetched:
-    """The orders TikTok returned; ids asked for and not returned are dead-lettered with `failure`
+    """The orders TikTok returned; ids asked for and not returned are dead-lettered with their reason in
+    `failures` (an order TikTok answered malformed: `malformed_order: <field> ...`), else with `failure`
     (order_not_found unless said otherwise), or skipped with `store_reasons` when the store cannot be called
     (not linked, deauthorized, or `needs_relink` because its tokens do not decrypt)."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[TikTokOrder] = field(default_factory=list)
     failure: str = "order_not_found"
     store_reasons: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def failure_of(self, order_id: str) -> str:
+        return self.failures.get(order_id, self.failure)
 
 
 class OrderFetcher:
@@ -56,6 +69,11 @@ class OrderFetcher:
             except NotFound as exc:
                 self._count(exc)
                 return await self._one_by_one(shop_id, ids, stop)
+            except MalformedPayload as exc:
+                log.error("order_malformed", shop_id=shop_id, field=exc.field, reason=exc.reason, orders=len(ids))
+                if len(ids) == 1:
+                    return Fetched(failure=f"malformed_order: {exc}")
+                return await self._one_by_one(shop_id, ids, stop)
             except (RateLimited, Transient, TokenExpired) as exc:
                 self._count(exc)
                 delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
@@ -70,16 +88,20 @@ class OrderFetcher:
             delay = min(RETRY_CAP_S, delay * 2)
 
     async def _one_by_one(self, shop_id: str, ids: list[str], stop: asyncio.Event) -> Fetched | None:
-        """A batch with an unknown id fails as a whole: ask for each id alone to find the missing one(s)."""
+        """A batch with an unknown (or malformed) order fails as a whole: ask for each id alone to find it."""
         if len(ids) == 1:
             return Fetched()
-        found: list[dict[str, Any]] = []
+        fetched = Fetched()
         for one in ids:
             result = await self.fetch(shop_id, [one], stop)
             if result is None:
                 return None
-            found += result.orders
-        return Fetched(found)
+            if result.store_reasons:
+                fetched.store_reasons = result.store_reasons
+            elif not result.orders:
+                fetched.failures[one] = result.failure_of(one)
+            fetched.orders += result.orders
+        return fetched
 
     def _count(self, exc: TikTokError) -> None:
         self.metrics.api_errors.labels(code=str(exc.code)).inc()

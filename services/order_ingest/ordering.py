@@ -10,12 +10,11 @@ event for the same order. The rule:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
 from shared.orders import order_key
-from shared.tiktok import event_types
+from shared.tiktok.webhooks import ORDER_EVENT_DATA, OrderStatusChange, Webhook
 
 
 @dataclass(slots=True)
@@ -50,31 +49,15 @@ class Ordered:
         return self.newest or self.fresh[-1]
 
 
-def order_ids(event_type: int, data: dict[str, Any]) -> list[str]:
-    """The orders a webhook names: `data.order_id`, or every order of a PACKAGE_UPDATE's `package_list`."""
-    if event_type == event_types.PACKAGE_UPDATE:
-        ids: list[str] = []
-        packages = data.get("package_list")
-        for package in packages if isinstance(packages, list) else []:
-            listed = package.get("order_id_list") if isinstance(package, dict) else None
-            for order_id in listed if isinstance(listed, list) else []:
-                if _id_text(order_id) and str(order_id) not in ids:
-                    ids.append(str(order_id))
-        return ids
-    order_id = data.get("order_id")
-    return [str(order_id)] if _id_text(order_id) else []
-
-
-def update_time_of(data: dict[str, Any]) -> int | None:
-    """`data.update_time` as Unix seconds (TikTok sends an int; a numeric string is accepted), else None."""
-    value = data.get("update_time")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+def order_events(webhook: Webhook, traceparent: str | None, record: ConsumerRecord) -> list[OrderEvent]:
+    """One event per order an order webhook names (each order of a PACKAGE_UPDATE's `package_list`); none for
+    other topics."""
+    data = webhook.data
+    if not isinstance(data, ORDER_EVENT_DATA):
+        return []
+    status = data.order_status if isinstance(data, OrderStatusChange) else None
+    return [OrderEvent(webhook.shop_id, order_id, webhook.type, status, data.update_time, webhook.tts_notification_id,
+                       traceparent, record) for order_id in webhook.order_ids]
 
 
 def sort_out(events: list[OrderEvent], decided_through: int | None) -> Ordered:
@@ -93,7 +76,3 @@ def sort_out(events: list[OrderEvent], decided_through: int | None) -> Ordered:
 
 def _older(event: OrderEvent, decided_through: int | None) -> bool:
     return decided_through is not None and event.update_time is not None and event.update_time < decided_through
-
-
-def _id_text(value: object) -> bool:
-    return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))

@@ -19,6 +19,7 @@ from shared.stores.model import StoreRecord
 from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
+from shared.tiktok.orders import AWAITING_SHIPMENT, SELLER_SHIPPING
 from shared.tracing import new_traceparent
 
 log = get_logger("order_ingest.reconcile")
@@ -34,14 +35,14 @@ async def reconcile_store(store: StoreRecord, client: TikTokClient, tokens: Toke
     auth = await tokens.shop_auth(store.shop_id)
     counts = {"seen": 0, "accepted": 0, "skipped": 0, "withdrawn": 0, "unchanged": 0, "found_by_poll": 0}
     traceparent = new_traceparent()
-    async for raw in client.search_orders(auth, order_status="AWAITING_SHIPMENT", shipping_type="SELLER",
-                                          update_time_ge=since, warehouse_ids=store.warehouse_ids or None):
-        key = order_key(store.shop_id, str(raw["id"]))
+    async for order in client.search_orders(auth, order_status=AWAITING_SHIPMENT, shipping_type=SELLER_SHIPPING,
+                                            update_time_ge=since, warehouse_ids=store.warehouse_ids or None):
+        key = order_key(store.shop_id, order.id)
         if owns is not None and not owns(key):
             continue
         counts["seen"] += 1
-        new_to_us = not outputs.is_stale(key, int(raw["update_time"]))
-        outcome, reasons = await apply_order(raw, store.shop_id, store, outputs, traceparent=traceparent)
+        new_to_us = not outputs.is_stale(key, order.update_time)
+        outcome, reasons = await apply_order(order, store.shop_id, store, outputs, traceparent=traceparent)
         counts[outcome] += 1
         if outcome == "accepted" and new_to_us:
             counts["found_by_poll"] += 1

@@ -26,8 +26,9 @@ from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
 from shared.settings import Settings
+from shared.stores.commands import StoreCommands
 from shared.stores.crypto import TokenCipher
-from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
@@ -54,8 +55,8 @@ class IngestService:
         await producer.start()
         try:
             table = await StoreTable().load(settings)
-            writer = StoreWriter(producer, settings)
-            tokens = TokenKeeper(table, writer, client, cipher)
+            commands = StoreCommands(settings, producer, requested_by="order_ingest")  # refreshes: the owner's
+            tokens = TokenKeeper(table, commands, client, cipher)
             client.on_token_expired = tokens.on_token_expired
             outputs = OrderOutputs(producer, settings)
             notifications = NotificationWindow()
@@ -63,10 +64,10 @@ class IngestService:
             consumer.subscribe([topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)], listener=ownership)
             await consumer.start()
             fetcher = OrderFetcher(table, tokens, client, self.metrics)
-            worker = IngestWorker(settings, consumer, producer, outputs, table, writer, fetcher, self.metrics,
+            worker = IngestWorker(settings, consumer, producer, outputs, table, fetcher, self.metrics,
                                   restored=ownership.restored, notifications=notifications)
             self.worker, self.ownership = worker, ownership
-            async with asyncio.TaskGroup() as tasks:
+            async with commands, asyncio.TaskGroup() as tasks:
                 tasks.create_task(table.follow(settings, stop))
                 tasks.create_task(worker.run(stop))
                 if settings.shopsync_reconcile_interval_s > 0:

@@ -14,9 +14,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -26,7 +24,7 @@ from services.order_ingest.decide import skip_without_fetch, store_reasons
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.metrics import IngestMetrics
-from services.order_ingest.ordering import OrderEvent, order_ids, sort_out, update_time_of
+from services.order_ingest.ordering import OrderEvent, order_events, sort_out
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dedupe import NotificationWindow
@@ -36,19 +34,23 @@ from shared.logging import get_logger
 from shared.orders import order_key
 from shared.producer import Sender
 from shared.settings import Settings
-from shared.stores.model import DEAUTHORIZED, EXPIRING, NEEDS_RELINK, StoreRecord
-from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.model import DEAUTHORIZED, StoreRecord
+from shared.stores.table import StoreTable
 from shared.tiktok import event_types
+from shared.tiktok.errors import MalformedPayload
+from shared.tiktok.orders import TikTokOrder
+from shared.tiktok.webhooks import parse_webhook
 from shared.tracing import trace_id
 
 log = get_logger("order_ingest")
+READS = event_types.ORDER_EVENTS | event_types.AUTHORIZATION_EVENTS  # the topics whose `data` the ingest judges
 LANE_BATCH = 100  # orders one lane fetches at a time (two Get Order Detail calls)
 MAX_IN_FLIGHT = 5000  # unfinished records before consumption pauses
 
 
 class IngestWorker:
     def __init__(self, settings: Settings, consumer: AIOKafkaConsumer, producer: Sender,
-                 outputs: OrderOutputs, table: StoreTable, writer: StoreWriter, fetcher: OrderFetcher,
+                 outputs: OrderOutputs, table: StoreTable, fetcher: OrderFetcher,
                  metrics: IngestMetrics, clock: Callable[[], float] = time.time,
                  restored: asyncio.Event | None = None, notifications: NotificationWindow | None = None) -> None:
         self.settings = settings
@@ -56,7 +58,6 @@ class IngestWorker:
         self.producer = producer
         self.outputs = outputs
         self.table = table
-        self.writer = writer
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
@@ -192,29 +193,25 @@ class IngestWorker:
             return  # stopping: these records stay unfinished and are redelivered
         store = self.table.stores.get(shop_id)
         remaining = dict(batch)
-        for raw in fetched.orders:
-            events = remaining.pop(str(raw.get("id")), None)
+        for order in fetched.orders:
+            events = remaining.pop(order.id, None)
             if events is not None:
-                await self._apply(raw, store, events[-1])
+                await self._apply(order, store, events[-1])
                 self.outputs.note_decided(events[-1].key, max((e.update_time or 0) for e in events))
-        for events in remaining.values():
-            if fetched.store_reasons:
+        for order_id, events in remaining.items():
+            if fetched.store_reasons and order_id not in fetched.failures:
                 await self._publish_skip(events[-1], fetched.store_reasons)
             else:
-                await self._dead_letter(events[-1].record, fetched.failure)
+                await self._dead_letter(events[-1].record, fetched.failure_of(order_id))
         await self.outputs.flush()
         self._finish(self._records_done([e for events in batch.values() for e in events]))
 
-    async def _apply(self, raw: dict[str, Any], store: StoreRecord | None, event: OrderEvent) -> None:
+    async def _apply(self, order: TikTokOrder, store: StoreRecord | None, event: OrderEvent) -> None:
         with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=event.shop_id, order_id=event.order_id,
                                notification_id=event.notification_id):
-            try:
-                outcome, reasons = await apply_order(raw, event.shop_id, store, self.outputs,
-                                                     notification_id=event.notification_id,
-                                                     traceparent=event.traceparent)
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._dead_letter(event.record, f"malformed_order: {exc.__class__.__name__}: {exc}")
-                return
+            outcome, reasons = await apply_order(order, event.shop_id, store, self.outputs,
+                                                 notification_id=event.notification_id,
+                                                 traceparent=event.traceparent)
             log.info("order_decided", outcome=outcome, reasons=list(reasons))
         self.metrics.count(outcome, reasons)
 
@@ -248,68 +245,32 @@ class IngestWorker:
         return done
 
     async def _read(self, record: ConsumerRecord) -> list[OrderEvent]:
-        """The order events a webhook names (several for a PACKAGE_UPDATE); store events are applied here;
-        undecodable records dead-lettered."""
+        """The order events a webhook names (several for a PACKAGE_UPDATE); authorization events (6, 7) name none,
+        the stores owner applies them.
+
+        A record the parser refuses is dead-lettered with the field named, unless its envelope is fine and its
+        topic is one the ingest does not act on (a product webhook is store sync's to judge)."""
         try:
-            doc = orjson.loads(record.value or b"")
-            event_type = int(doc["type"])
-            shop_id = str(doc["shop_id"])
-            data = doc.get("data") or {}
-            if not isinstance(data, dict):
-                raise TypeError("data is not an object")
-        except (ValueError, KeyError, TypeError) as exc:
-            await self._dead_letter(record, f"undecodable_webhook: {exc.__class__.__name__}")
+            webhook = parse_webhook(record.value or b"")
+        except MalformedPayload as exc:
+            if exc.event_type is None or exc.event_type in READS:
+                await self._dead_letter(record, f"undecodable_webhook: {exc}")
             return []
+        event_type, shop_id = webhook.type, webhook.shop_id
         self.metrics.events.labels(type=str(event_type)).inc()
-        notification_id, pushed_at = doc.get("tts_notification_id"), doc.get("timestamp")
-        if isinstance(notification_id, str) and isinstance(pushed_at, int):
+        notification_id = webhook.tts_notification_id
+        if notification_id is not None:
             if notification_id in self.notifications:  # TikTok delivered it again: it was acted on
                 self.metrics.duplicates.labels(type=str(event_type)).inc()
                 log.info("webhook_duplicate", notification_id=notification_id, type=event_type, shop_id=shop_id)
                 return []
-            self._unfinished_ids[(record.topic, record.partition, record.offset)] = (notification_id, pushed_at)
-        if event_type == event_types.SELLER_DEAUTHORIZATION:
-            await self._mark_store(shop_id, DEAUTHORIZED, None, doc.get("timestamp"))
-            return []
-        if event_type == event_types.UPCOMING_AUTHORIZATION_EXPIRATION:
-            await self._mark_store(shop_id, EXPIRING, data.get("expiration_time"), doc.get("timestamp"))
-            return []
-        if event_type not in event_types.ORDER_EVENTS:
-            return []
-        status = data.get("order_status") if event_type == event_types.ORDER_STATUS_CHANGE else None
-        ids = order_ids(event_type, data)
-        if ids:
+            self._unfinished_ids[(record.topic, record.partition, record.offset)] = (notification_id,
+                                                                                     webhook.timestamp)
+        events = order_events(webhook, traceparent_of(record.headers), record)
+        if events:
             ident = (record.topic, record.partition, record.offset)
-            self._open_orders[ident] = self._open_orders.get(ident, 0) + len(ids)
-        traceparent, update_time = traceparent_of(record.headers), update_time_of(data)
-        return [OrderEvent(shop_id, order_id, event_type, status if isinstance(status, str) else None, update_time,
-                           doc.get("tts_notification_id"), traceparent, record) for order_id in ids]
-
-    async def _mark_store(self, shop_id: str, status: str, expiration: object, pushed_at: object) -> None:
-        """Apply an authorization webhook, unless it predates the seller's latest authorization (a late retry
-        about an authorization since replaced)."""
-        store = self.table.stores.get(shop_id)
-        if store is None:
-            log.warning("store_event_for_unknown_shop", shop_id=shop_id, status=status)
-            return
-        if isinstance(pushed_at, int) and pushed_at < store.authorized_at:
-            self.metrics.stale.labels(type="6" if status == DEAUTHORIZED else "7").inc()
-            log.info("webhook_stale", shop_id=shop_id, status=status, timestamp=pushed_at,
-                     authorized_at=store.authorized_at)
-            return
-        if status == EXPIRING:
-            with contextlib.suppress(ValueError):
-                store.authorization_expires_at = int(str(expiration))
-            if store.status in (DEAUTHORIZED, NEEDS_RELINK):
-                await self.writer.put(store)  # the date is news; the status stays until the seller acts
-                return
-            log.warning("store_authorization_expiring", shop_id=shop_id, nickname=store.nickname,
-                        expires_at=store.authorization_expires_at)
-        else:
-            log.warning("store_deauthorized", shop_id=shop_id, nickname=store.nickname)
-            store.status_reason = ""
-        store.status = status  # type: ignore[assignment]
-        await self.writer.put(store)
+            self._open_orders[ident] = self._open_orders.get(ident, 0) + len(events)
+        return events
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self.metrics.dlq.labels(reason=reason.split(":")[0]).inc()

@@ -20,10 +20,10 @@ from prometheus_client import Counter
 from services.store_sync.catalog import CatalogKeeper
 from services.store_sync.event_order import NewestActed
 from services.store_sync.inventory import InventorySync
-from services.store_sync.product_events import INVENTORY_STATUS_CHANGE, ProductEvent, parse_product_event
+from services.store_sync.product_events import ProductEvent, product_event
 from services.store_sync.records import BadRecord, parse_shipment, parse_stock
 from services.store_sync.results import ResultWriter, SyncResult
-from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
+from services.store_sync.retry import UNAVAILABLE, Interrupted, until_kafka_accepts
 from services.store_sync.shipments import ShipmentSyncer
 from shared.dlq import send_to_dlq
 from shared.kafka import commit_owned
@@ -31,7 +31,10 @@ from shared.logging import get_logger
 from shared.settings import Settings
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable
-from shared.tiktok.errors import TikTokError
+from shared.tiktok.errors import MalformedPayload, TikTokError
+from shared.tiktok.event_types import INVENTORY_STATUS_CHANGE, PRODUCT_EVENTS
+from shared.tiktok.retry import counting_calls
+from shared.tiktok.webhooks import parse_webhook
 
 log = get_logger("store_sync")
 
@@ -80,16 +83,15 @@ class ShipmentFeed:
                                       stop=self.stop, what="dlq")
             return None
         try:
-            result, attempts = await until_kafka_accepts(lambda: with_retries(  # a token refresh writes to Kafka
-                lambda: self.syncer.sync(shipment), max_attempts=self.settings.shopsync_sync_max_attempts,
-                base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop, what="shipment"),
-                stop=self.stop, what="token_refresh")
-        except GaveUp as exc:
+            with counting_calls() as calls:  # a token refresh writes to Kafka: redo the shipment once it is back
+                result = await until_kafka_accepts(lambda: self.syncer.sync(shipment), stop=self.stop,
+                                                   what="token_refresh")
+        except UNAVAILABLE as exc:  # the client's retries are spent
             return SyncResult("shipment", shipment.key, "failed", "shipment:tiktok_unavailable",
-                              f"TikTok kept failing: {exc.last.message}", exc.last.code, exc.attempts,
+                              f"TikTok kept failing: {exc.message}", exc.code, calls.calls,
                               ids={"shipment_id": shipment.shipment_id, "shop_id": shipment.shop_id,
                                    "order_id": shipment.order_id, "tracking_number": shipment.tracking_number})
-        result.attempts = attempts
+        result.attempts = calls.calls
         log.info("shipment_synced", order_id=shipment.order_id, shipment_id=shipment.shipment_id,
                  status=result.status, reason=result.reason)
         return result
@@ -149,10 +151,17 @@ class ProductWebhookFeed:
             self.inventory.after_flush(_committer(self.consumer, _next_offsets(batches), self.stop))
 
     async def act_on(self, value: bytes | None) -> None:
-        """One webhook record: re-read what it names, unless it is stale or its store does not sync stock."""
-        event = parse_product_event(value)
+        """One webhook record: re-read what it names, unless it is stale or its store does not sync stock. A
+        product or inventory webhook the parser refuses is logged with the field and changes nothing (the next
+        catalog refresh reads the product anyway)."""
+        try:
+            event = product_event(parse_webhook(value or b""))
+        except MalformedPayload as exc:
+            if exc.event_type in PRODUCT_EVENTS or exc.event_type == INVENTORY_STATUS_CHANGE:
+                log.warning("webhook_malformed", type=exc.event_type, field=exc.field, reason=exc.reason)
+            return
         if event is None:
-            return  # not a product or inventory event (the gateway validated the envelope)
+            return  # not a product or inventory event
         store = self.table.stores.get(event.shop_id)
         if store is None or not store.is_active or not store.auto_sync_inventory:
             return
@@ -191,12 +200,10 @@ class ProductWebhookFeed:
     async def _refresh(self, shop_id: str, product_id: str) -> set[str] | None:
         """The catalog keys the product's re-read changed; None when TikTok could not be read."""
         try:
-            changed, _ = await until_kafka_accepts(lambda: with_retries(
-                lambda: self.keeper.refresh_products(shop_id, [product_id]),
-                max_attempts=self.settings.shopsync_sync_max_attempts, base_s=self.settings.shopsync_sync_retry_base_s,
-                stop=self.stop, what="catalog_product"), stop=self.stop, what="catalog")
+            changed = await until_kafka_accepts(lambda: self.keeper.refresh_products(shop_id, [product_id]),
+                                                stop=self.stop, what="catalog")
             return changed
-        except (GaveUp, TikTokError, StoreUnavailable) as exc:
+        except (TikTokError, StoreUnavailable) as exc:
             log.error("catalog_product_refresh_failed", shop_id=shop_id, product_id=product_id, error=str(exc))
             return None
 
@@ -212,13 +219,10 @@ async def refresh_catalogs_forever(table: StoreTable, keeper: CatalogKeeper, inv
                 continue
             try:
                 mapped = inventory.mapped_seller_skus(shop_id)
-                changed, _ = await with_retries(partial(keeper.refresh_shop, shop_id, mapped), stop=stop,
-                                                what="catalog",
-                                                max_attempts=settings.shopsync_sync_max_attempts,
-                                                base_s=settings.shopsync_sync_retry_base_s)
+                changed = await keeper.refresh_shop(shop_id, mapped)
             except Interrupted:
                 return
-            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
+            except (TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_refresh_failed", shop_id=shop_id, error=str(exc))
                 keeper.refreshed_at[shop_id] = time.monotonic() - settings.shopsync_catalog_refresh_s + 60.0
                 continue  # try again in a minute, not in a hot loop

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,16 +38,18 @@ from services.store_sync.inventory_rules import (
 )
 from services.store_sync.records import StockLevel
 from services.store_sync.results import ResultWriter, SyncResult
-from services.store_sync.retry import GaveUp, Interrupted, until_kafka_accepts, with_retries
+from services.store_sync.retry import UNAVAILABLE, Interrupted, until_kafka_accepts
 from shared.logging import get_logger
-from shared.mappings import mapping_key
+from shared.mappings import Mapping, mapping_key
 from shared.settings import Settings
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shared.tiktok.models import ShopAuth
+from shared.tiktok.retry import counting_calls
 
+MappingView = MappingType[str, Mapping]  # MappingTable.mappings: "{shop}:{seller_sku}" → Mapping, read only
 log = get_logger("store_sync.inventory")
 PRODUCT_CONCURRENCY = 8  # calls in flight per store; the client's limiter paces them at the QPS limit
 
@@ -65,7 +68,7 @@ class FlushStats:
 
 
 class InventorySync:
-    def __init__(self, settings: Settings, table: StoreTable, mappings: dict[str, object], catalog: Catalog,
+    def __init__(self, settings: Settings, table: StoreTable, mappings: MappingView, catalog: Catalog,
                  keeper: CatalogKeeper, tokens: TokenKeeper, client: TikTokClient, writer: ResultWriter,
                  stop: asyncio.Event, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -104,7 +107,7 @@ class InventorySync:
     def recheck(self, shop_id: str, seller_sku: str, cause: str) -> bool:
         """Push the OMS's last quantity again to one (store, seller SKU), e.g. after a webhook 27."""
         mapping = self.mappings.get(mapping_key(shop_id, seller_sku))
-        code = getattr(mapping, "product_code", None)
+        code = mapping.product_code if mapping is not None else None
         if code is None or code not in self.levels:
             return False
         self._schedule(code, cause, {(shop_id, seller_sku)})
@@ -144,7 +147,7 @@ class InventorySync:
         by_code: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for key, mapping in list(self.mappings.items()):
             shop_id, _, seller_sku = key.partition(":")
-            by_code[getattr(mapping, "product_code", "")].append((shop_id, seller_sku))
+            by_code[mapping.product_code].append((shop_id, seller_sku))
         shops = {shop for code in batch for shop, _ in by_code.get(code, ())}
         await self._ensure_catalogs(shops)
         await self._look_up_missing([p for code in batch for p in by_code.get(code, ())])
@@ -175,11 +178,8 @@ class InventorySync:
                     or not store.auto_sync_inventory:
                 continue
             try:
-                await with_retries(lambda s=shop_id: self.keeper.refresh_shop(s, self.mapped_seller_skus(s)),
-                                   stop=self.stop, what="catalog",
-                                   max_attempts=self.settings.shopsync_sync_max_attempts,
-                                   base_s=self.settings.shopsync_sync_retry_base_s)
-            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
+                await self.keeper.refresh_shop(shop_id, self.mapped_seller_skus(shop_id))
+            except (TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_refresh_failed", shop_id=shop_id, error=str(exc))
 
     def mapped_seller_skus(self, shop_id: str) -> list[str]:
@@ -195,10 +195,8 @@ class InventorySync:
                 missing[shop_id].add(seller_sku)
         for shop_id, skus in missing.items():
             try:
-                await with_retries(lambda s=shop_id, k=skus: self.keeper.look_up(s, k), stop=self.stop,
-                                   what="catalog_lookup", max_attempts=self.settings.shopsync_sync_max_attempts,
-                                   base_s=self.settings.shopsync_sync_retry_base_s)
-            except (GaveUp, TikTokError, StoreUnavailable, KafkaError) as exc:
+                await self.keeper.look_up(shop_id, skus)
+            except (TikTokError, StoreUnavailable, KafkaError) as exc:
                 log.error("catalog_lookup_failed", shop_id=shop_id, error=str(exc))
 
     async def _push_shop(self, shop_id: str, targets: list[Target]) -> list[SyncResult]:
@@ -207,13 +205,14 @@ class InventorySync:
             auth = await self.tokens.shop_auth(shop_id)
             product_ids = list(dict.fromkeys(t.product_id for t in targets))
             self.stats.search_calls += -(-len(product_ids) // 100)
-            items, _ = await self._retrying(lambda: self.client.search_inventory(auth, product_ids), "inventory_search")
+            with counting_calls() as calls:
+                items = await self.client.search_inventory(auth, product_ids)
         except StoreUnavailable:
             return [result_for(t, "skipped", "inventory:store_not_linked", f"shop {shop_id} is not linked")
                     for t in targets]
-        except GaveUp as exc:
-            return [result_for(t, "failed", "inventory:tiktok_unavailable", str(exc.last), exc.last.code,
-                               attempts=exc.attempts) for t in targets]
+        except UNAVAILABLE as exc:  # the client's retries are spent
+            return [result_for(t, "failed", "inventory:tiktok_unavailable", str(exc), exc.code,
+                               attempts=calls.calls) for t in targets]
         except TikTokError as exc:
             return [result_for(t, "failed", f"inventory:rejected:{exc.code}", exc.message, exc.code) for t in targets]
         stock = stock_from_search(items)
@@ -243,24 +242,26 @@ class InventorySync:
         once more without them."""
         try:
             self.stats.update_calls += 1
-            errors, attempts = await self._retrying(
-                lambda: self.client.update_inventory(auth, product_id, body), "inventory_update")
-        except GaveUp as exc:
-            return [result_for(t, "failed", "inventory:tiktok_unavailable", str(exc.last), exc.last.code,
-                               attempts=exc.attempts, warehouse_id=w) for t, w, _ in changing]
+            with counting_calls() as calls:
+                errors = await self.client.update_inventory(auth, product_id, body)
+        except UNAVAILABLE as exc:  # the client's retries are spent
+            return [result_for(t, "failed", "inventory:tiktok_unavailable", str(exc), exc.code,
+                               attempts=calls.calls, warehouse_id=w) for t, w, _ in changing]
         except TikTokError as exc:
             zero = {str(s["id"]) for s in body if any(i["quantity"] == 0 for i in s["inventory"])}
             if exc.code in ZERO_REFUSED_CODES and zero:
                 rest = [s for s in body if str(s["id"]) not in zero]
                 refused = [c for c in changing if c[0].sku_id in zero]
-                results = [self._refusal(t, w, before, exc.code, exc.message, 1) for t, w, before in refused]
+                results = [self._refusal(t, w, before, exc.code, exc.message, calls.calls)
+                           for t, w, before in refused]
                 if rest:
                     results += await self._update(auth, product_id, rest,
                                                   [c for c in changing if c[0].sku_id not in zero])
                 return results
             if exc.code == STATUS_NOT_ALLOWED_CODE:
                 changing = await self._with_current_status(auth, changing)
-            return [self._refusal(t, w, before, exc.code, exc.message, 1) for t, w, before in changing]
+            return [self._refusal(t, w, before, exc.code, exc.message, calls.calls) for t, w, before in changing]
+        attempts = calls.calls
         failed = {str((e.get("detail") or {}).get("sku_id")): e for e in errors}
         results = []
         for target, warehouse, before in changing:
@@ -300,7 +301,3 @@ class InventorySync:
         status = {str(p.get("id")): str(p.get("status") or "") for p in products}
         return [(replace(t, product_status=status.get(t.product_id) or t.product_status), w, b)
                 for t, w, b in changing]
-
-    async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> tuple[Any, int]:
-        return await with_retries(call, max_attempts=self.settings.shopsync_sync_max_attempts,
-                                  base_s=self.settings.shopsync_sync_retry_base_s, stop=self.stop, what=what)

@@ -152,7 +152,8 @@ def plan_update(targets: list[Target], stock: Stock, linked: set[str] | None, st
                                       warehouse_id=chosen, tiktok_quantity=before, changed=False))
             continue
         body.append({"id": target.sku_id, "inventory": [
-            {"warehouse_id": w, "quantity": target.quantity if w == chosen else q} for w, q in sorted(warehouses.items())]})
+            {"warehouse_id": w, "quantity": target.quantity if w == chosen else q}
+            for w, q in sorted(warehouses.items())]})
         changing.append((target, chosen, before))
     return body, changing, results
 

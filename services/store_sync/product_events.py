@@ -1,21 +1,18 @@
-"""Product and inventory webhooks (types 5, 15, 16, 27) as typed events, ids kept as exact strings.
+"""Product and inventory webhooks (types 5, 15, 16, 27) as store sync's events: what to re-read, ordered by what.
 
-TikTok sends ids as strings in most samples but as JSON numbers in others (type 5, and type 16 in DOCS
-`16-product-creation.md`); a 21-digit number does not fit 64 bits, and orjson reads it as a float (digits lost).
-So these bodies are parsed with every integer kept as its digits, and an id is accepted as a string or a number.
-
-Every product event means "re-read this product": type 5's `data.status` is an audit event
+The webhook is parsed by `shared.tiktok.webhooks.parse_webhook`: ids are exact strings whether TikTok sent a
+string or a JSON number (even one beyond 64 bits), and type 5's `data.status` is an audit event
 (`PRODUCT_FIRST_PASS_REVIEW`, `PRODUCT_STATUS_CHANGED`, `PRODUCT_AUDIT_FAILURE`, API facts §10.4), never a product
 status, so it is kept as `audit_event` for the logs only; the status comes from Get Product.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-PRODUCT_EVENTS = frozenset({5, 15, 16})  # status change, information change, creation
-INVENTORY_STATUS_CHANGE = 27
+from shared.tiktok.errors import MalformedPayload
+from shared.tiktok.event_types import INVENTORY_STATUS_CHANGE
+from shared.tiktok.webhooks import InventoryStatusChange, ProductChange, Webhook, parse_webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,32 +32,20 @@ class ProductEvent:
         return (self.shop_id, self.product_id)
 
 
-def parse_product_event(value: bytes | None) -> ProductEvent | None:
-    """The event, or None for anything store sync does not act on (other types, no product id, bad JSON)."""
-    try:
-        doc = json.loads(value or b"", parse_int=str)  # integers stay exact: "7494049642642441621"
-        kind, data = int(doc["type"]), doc.get("data") or {}
-        shop_id = id_text(doc.get("shop_id"))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if (kind not in PRODUCT_EVENTS and kind != INVENTORY_STATUS_CHANGE) or not isinstance(data, dict):
-        return None
-    product_id = id_text(data.get("product_id"))
-    if shop_id is None or product_id is None:
-        return None
-    audit = data.get("status") if kind == 5 and isinstance(data.get("status"), str) else None
-    return ProductEvent(kind, shop_id, product_id, id_text(data.get("sku_id")), unix_time(data.get("update_time")),
-                        audit or None)
-
-
-def id_text(value: object) -> str | None:
-    """An id as its digits, whether TikTok sent a string or a JSON number (already text after parsing)."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+def product_event(webhook: Webhook) -> ProductEvent | None:
+    """The event of a product or inventory webhook; None for other topics."""
+    data = webhook.data
+    if isinstance(data, ProductChange):
+        return ProductEvent(webhook.type, webhook.shop_id, data.product_id, None, data.update_time, data.audit_event)
+    if isinstance(data, InventoryStatusChange):
+        return ProductEvent(webhook.type, webhook.shop_id, data.product_id, data.sku_id, data.update_time)
     return None
 
 
-def unix_time(value: object) -> int | None:
-    """`update_time` as an int (a JSON number, kept as its digits by the parse); None when absent or malformed."""
-    text = value.strip() if isinstance(value, str) else ""
-    return int(text) if text.isdigit() else None
+def parse_product_event(value: bytes | None) -> ProductEvent | None:
+    """The event in a webhook record, or None for anything store sync cannot act on (other topics, or a body the
+    parser refuses: `ProductWebhookFeed` logs those)."""
+    try:
+        return product_event(parse_webhook(value or b""))
+    except MalformedPayload:
+        return None

@@ -1,7 +1,8 @@
-"""Service-level retries for TikTok calls that may pass later (429, 5xx, 36009003, timeouts, expired tokens).
+"""Store sync's waits: the TikTok client's retry policy, an interruptible sleep for it, and Kafka outages.
 
-This is store sync's one retry layer: its TikTok client is built with `max_retries=0` (`service.store_sync_client`),
-so each attempt here is one HTTP call and `attempts` in `sync.results` counts the calls made.
+The TikTok client is the one retry layer for an HTTP call (`store_sync_policy` sets its attempts from
+SHOPSYNC_SYNC_MAX_ATTEMPTS); store sync only decides what a final error means. `attempts` in `sync.results` is the
+number of HTTP calls made (`shared.tiktok.retry.counting_calls`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 
 from shared.logging import get_logger
-from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient
+from shared.settings import Settings
+from shared.tiktok.errors import RateLimited, TokenExpired, Transient
+from shared.tiktok.retry import RetryPolicy
 
 T = TypeVar("T")
-RETRYABLE = (RateLimited, Transient, TokenExpired)
+UNAVAILABLE = (RateLimited, Transient, TokenExpired)  # what the client's retries (and one token refresh) did not pass
 RETRY_CAP_S = 60.0
 log = get_logger("store_sync.retry")
 
@@ -25,36 +28,25 @@ class Interrupted(Exception):
     """The service is stopping: leave the work uncommitted so it is redone after the restart."""
 
 
-class GaveUp(Exception):
-    """Every attempt failed with a retryable error."""
-
-    def __init__(self, last: TikTokError, attempts: int) -> None:
-        super().__init__(f"gave up after {attempts} attempts: {last}")
-        self.last = last
-        self.attempts = attempts
+def store_sync_policy(settings: Settings) -> RetryPolicy:
+    """Store sync's calls may wait out a long 429 storm: more attempts and a longer cap than a read elsewhere."""
+    return RetryPolicy(attempts=settings.shopsync_sync_max_attempts, base_s=settings.shopsync_sync_retry_base_s,
+                       cap_s=RETRY_CAP_S)
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], *, max_attempts: int, base_s: float,
-                       stop: asyncio.Event, what: str) -> tuple[T, int]:
-    """(result, attempts); raises GaveUp, Interrupted, or the first non-retryable error."""
-    delay = base_s
-    attempt = 0
-    while True:
-        attempt += 1
+def sleep_unless_stopped(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
+    """A sleep for the client's backoff and pacing that raises Interrupted as soon as `stop` is set."""
+
+    async def sleep(seconds: float) -> None:
+        if stop.is_set():
+            raise Interrupted("stopping")
         try:
-            return await call(), attempt
-        except RETRYABLE as exc:
-            if attempt >= max_attempts:
-                raise GaveUp(exc, attempt) from None
-            log.warning("sync_retry", what=what, code=exc.code, attempt=attempt, delay_s=delay)
-            wait = max(delay, getattr(exc, "retry_after", None) or 0.0)
-        try:
-            await asyncio.wait_for(stop.wait(), wait)
+            await asyncio.wait_for(stop.wait(), seconds)
         except TimeoutError:
-            pass
-        else:
-            raise Interrupted(what)
-        delay = min(RETRY_CAP_S, delay * 2)
+            return
+        raise Interrupted("stopping")
+
+    return sleep
 
 
 async def until_kafka_accepts(call: Callable[[], Awaitable[T]], *, stop: asyncio.Event, what: str) -> T:

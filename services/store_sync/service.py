@@ -22,6 +22,7 @@ from services.store_sync.feeds import InventoryFeed, ProductWebhookFeed, Shipmen
 from services.store_sync.inventory import InventorySync
 from services.store_sync.records import BadRecord, parse_stock
 from services.store_sync.results import ResultWriter
+from services.store_sync.retry import sleep_unless_stopped, store_sync_policy
 from services.store_sync.shipments import ShipmentSyncer
 from shared.health import readiness
 from shared.kafka import create_consumer, create_managed_producer, read_to_end
@@ -31,8 +32,9 @@ from shared.mappings import split_mapping_key
 from shared.process import exit_if_failed
 from shared.producer import ManagedProducer
 from shared.settings import Settings
+from shared.stores.commands import StoreCommands
 from shared.stores.crypto import TokenCipher
-from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, TIKTOK_WEBHOOKS, topic_name
@@ -45,10 +47,9 @@ LONG_POLL_MS = 30 * 60 * 1000  # a shipment may wait out a long 429 storm before
 
 
 def store_sync_client(settings: Settings, **overrides: Any) -> TikTokClient:
-    """The TikTok client store sync calls through: it never retries on its own, so `with_retries` is the one retry
-    layer and `attempts` in `sync.results` is the number of HTTP calls made (an expired token is still refreshed
-    once inside the client)."""
-    return TikTokClient.from_settings(settings, **(overrides | {"max_retries": 0}))
+    """The TikTok client store sync calls through, with store sync's retry policy (`retry.store_sync_policy`): its
+    retries are the only ones, and `attempts` in `sync.results` is the number of HTTP calls made."""
+    return TikTokClient.from_settings(settings, **({"retry": store_sync_policy(settings)} | overrides))
 
 
 @dataclass
@@ -72,7 +73,7 @@ class StoreSyncService:
         settings = self.settings
         prefix = settings.shopsync_topic_prefix
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
-        client = self.client or store_sync_client(settings)
+        client = self.client or store_sync_client(settings, sleep=sleep_unless_stopped(stop))
         producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
         consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
                                      max_poll_interval_ms=LONG_POLL_MS),
@@ -83,7 +84,8 @@ class StoreSyncService:
         await producer.start()
         try:
             table = await StoreTable().load(settings)
-            tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
+            commands = StoreCommands(settings, producer, requested_by="store_sync")  # refreshes: the owner's
+            tokens = TokenKeeper(table, commands, client, cipher)
             client.on_token_expired = tokens.on_token_expired
             mappings = MappingTable()
             await mappings.load(settings)
@@ -95,14 +97,13 @@ class StoreSyncService:
             inventory = InventorySync(settings, table, mappings.mappings, catalog, keeper, tokens, client, writer,
                                       stop)
             await _restore_levels(settings, inventory)
-            self.inventory = inventory
-            for consumer in consumers:
-                await consumer.start()
+            await asyncio.gather(*(consumer.start() for consumer in consumers))  # each joins its group: in parallel
+            self.inventory = inventory  # ready (`/readyz`): state restored and every feed consuming
 
             async def mapping_changed(key: str) -> None:
                 inventory.recheck(*split_mapping_key(key), "mapping_change")
 
-            async with asyncio.TaskGroup() as tasks:
+            async with commands, asyncio.TaskGroup() as tasks:
                 tasks.create_task(table.follow(settings, stop))
                 tasks.create_task(mappings.follow(settings, stop, mapping_changed))
                 tasks.create_task(inventory.run())

@@ -1,24 +1,29 @@
 """One OMS shipment → TikTok: read the order, plan, resolve the carrier, call the right endpoint, say what happened.
 
-`sync` makes one attempt; 429/5xx/"system busy"/timeouts/expired tokens propagate so the worker — the one place
-that retries shipments — can back off and try again (store sync's client sends every call once). Every other
-outcome is a `SyncResult`.
+Each call is retried by the TikTok client (its policy is store sync's, `retry.store_sync_policy`); what its retries
+did not get past (429/5xx/"system busy"/timeouts/expired tokens) propagates, and the feed records the shipment as
+`shipment:tiktok_unavailable`. A write retried after a timeout may have landed on an earlier attempt: TikTok then
+answers "already shipped" (or "already corrected"), and the order is re-read to tell our own write from another.
+Every other outcome is a `SyncResult`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from services.store_sync.carriers import CarrierBook, UnknownCarrier
 from services.store_sync.records import Shipment
 from services.store_sync.results import SyncResult
+from services.store_sync.retry import UNAVAILABLE
 from services.store_sync.shipment_plan import ShipPlan, choose_endpoint, packages_needing_split, plan_shipment
 from shared.logging import get_logger
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import InvalidPath, NotFound, RateLimited, TikTokError, TokenExpired, Transient
+from shared.tiktok.errors import InvalidPath, NotFound, TikTokError
 from shared.tiktok.models import ShippingProvider, ShopAuth
+from shared.tiktok.orders import TikTokOrder
 
 log = get_logger("store_sync.shipments")
 
@@ -30,7 +35,6 @@ NOT_SELLER_SHIPPED = 21011004
 UPDATE_WINDOWS = {21011049: "within 72 h of shipping (US)",
                   21011050: "only within the number of hours TikTok allows in this market"}
 UPDATE_LIMIT = frozenset({21011051, 21011052})
-RETRYABLE = (RateLimited, Transient, TokenExpired)
 
 
 class ShipmentSyncer:
@@ -70,7 +74,7 @@ class ShipmentSyncer:
             order = await self._order(auth, shipment.order_id)
         except StoreUnavailable:
             return result("skipped", "shipment:store_not_linked", f"shop {shipment.shop_id} is not linked")
-        except RETRYABLE:
+        except UNAVAILABLE:
             raise
         except TikTokError as exc:
             return _api_failure(exc, "order detail", result)
@@ -84,17 +88,17 @@ class ShipmentSyncer:
         if plan.action in ("failed", "skipped"):
             return result(plan.action, plan.reason, plan.detail)
         try:
-            provider = await self.carriers.resolve(auth, str(order.get("delivery_option_id", "")), shipment.carrier)
+            provider = await self.carriers.resolve(auth, order.delivery_option_id or "", shipment.carrier)
         except UnknownCarrier as exc:
             return result("failed", "shipment:unknown_carrier", str(exc), valid_carriers=exc.valid)
-        except RETRYABLE:
+        except UNAVAILABLE:
             raise
         except TikTokError as exc:
             return _api_failure(exc, "shipping providers", result)
         ids["shipping_provider_id"] = provider.id
         try:
             endpoint, data = await self._apply(auth, store.region, order, plan, shipment, provider)
-        except RETRYABLE:
+        except UNAVAILABLE:
             raise
         except _Refused as exc:
             return result("failed", exc.reason, exc.detail)
@@ -106,14 +110,14 @@ class ShipmentSyncer:
                       package_ids=[p for p in [data.get("package_id"), *plan.package_ids] if p] or None,
                       shipped_line_item_ids=plan.line_ids, warning=warning or None)
 
-    async def _order(self, auth: ShopAuth, order_id: str) -> dict[str, Any] | None:
+    async def _order(self, auth: ShopAuth, order_id: str) -> TikTokOrder | None:
         try:
             orders = await self.client.get_order_detail(auth, [order_id])
         except NotFound:
             return None
         return orders[0] if orders else None
 
-    async def _apply(self, auth: ShopAuth, region: str, order: dict[str, Any], plan: ShipPlan, shipment: Shipment,
+    async def _apply(self, auth: ShopAuth, region: str, order: TikTokOrder, plan: ShipPlan, shipment: Shipment,
                      provider: ShippingProvider) -> tuple[str, dict[str, Any]]:
         """Ship (trying the other endpoint on 21008106) or correct the tracking number; (endpoint, data)."""
         tracking = shipment.tracking_number
@@ -140,23 +144,24 @@ class ShipmentSyncer:
                                                    shipping_provider_id=provider.id)
                 return endpoint, {}
             except TikTokError as exc:
-                if exc.code != WRONG_REGION or n == 1 or isinstance(exc, RETRYABLE):
+                if exc.code != WRONG_REGION or n == 1 or isinstance(exc, UNAVAILABLE):
                     raise
                 log.info("ship_endpoint_wrong_region", order_id=shipment.order_id, tried=endpoint)
         raise AssertionError("unreachable")
 
-    async def _correct(self, auth: ShopAuth, order: dict[str, Any], plan: ShipPlan, tracking: str,
+    async def _correct(self, auth: ShopAuth, order: TikTokOrder, plan: ShipPlan, tracking: str,
                        provider: ShippingProvider) -> dict[str, Any]:
-        packages = {str(p.get("id")) for p in order.get("packages") or [] if p.get("id")}
+        packages = {package.id for package in order.packages}
         if len(packages) <= 1 or not plan.package_ids:
-            return await self.client.update_shipping_info(auth, order_id=str(order["id"]), tracking_number=tracking,
+            return await self.client.update_shipping_info(auth, order_id=order.id, tracking_number=tracking,
                                                           shipping_provider_id=provider.id)
         for package_id in plan.package_ids:
             await self.client.update_shipping_info(auth, package_id=package_id, tracking_number=tracking,
                                                    shipping_provider_id=provider.id)
         return {}
 
-    async def _rejected(self, auth: ShopAuth, shipment: Shipment, exc: TikTokError, result: Any) -> SyncResult:
+    async def _rejected(self, auth: ShopAuth, shipment: Shipment, exc: TikTokError,
+                        result: Callable[..., SyncResult]) -> SyncResult:
         code = exc.code
         if isinstance(exc, InvalidPath):
             return _api_failure(exc, "shipping", result)
@@ -180,12 +185,16 @@ class ShipmentSyncer:
             return result("failed", "shipment:update_window_passed",
                           f"the tracking number can only be corrected {UPDATE_WINDOWS[code]}: {exc.message}", code)
         if code in UPDATE_LIMIT:
+            order = await self._order(auth, shipment.order_id)  # corrected meanwhile, perhaps by this very shipment
+            if order is not None and plan_shipment(order, shipment).action == "done":
+                self.remember(shipment.shipment_id, shipment.tracking_number)
+                return result("applied", detail="TikTok already shows this tracking number", endpoint=None)
             return result("failed", "shipment:update_limit_reached",
                           "TikTok allows the tracking number to be corrected only once", code)
         return result("failed", f"shipment:rejected:{code}", exc.message, code)
 
 
-def _api_failure(exc: TikTokError, call: str, result: Any) -> SyncResult:
+def _api_failure(exc: TikTokError, call: str, result: Callable[..., SyncResult]) -> SyncResult:
     """A permanent TikTok error outside the shipping decision; an invalid path is a shopsync bug to report."""
     if isinstance(exc, InvalidPath):
         return result("failed", "shipment:invalid_request",

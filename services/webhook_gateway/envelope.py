@@ -1,16 +1,21 @@
-"""Validate a verified webhook body's envelope and derive the Kafka record (key + CloudEvents headers)."""
+"""Validate a verified webhook body's envelope and derive the Kafka record (key + CloudEvents headers).
+
+The envelope is read by `shared.tiktok.webhooks.parse_envelope`, the first half of the parser every consumer uses,
+so the gateway and its consumers cannot disagree about it. The gateway judges only what it needs itself: the
+envelope, its age, and `data.order_id` (the record key). The rest of `data` is left to the consumers: a webhook
+TikTok signed is kept even if its `data` is malformed, and the consumer that cannot read it dead-letters it with
+the field named (replayable once fixed), where a 400 would make TikTok give up on it after four retries.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-import orjson
-
 from shared.envelope import CloudEvent, rfc3339, to_headers
+from shared.tiktok.errors import MalformedPayload
 from shared.tiktok.event_types import cloudevent_type
-
-MAX_ID_LENGTH = 128
+from shared.tiktok.webhooks import parse_envelope
 
 
 class InvalidWebhook(ValueError):
@@ -23,7 +28,7 @@ class InvalidWebhook(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Webhook:
+class Received:
     """The envelope fields the gateway needs."""
 
     type: int
@@ -34,62 +39,28 @@ class Webhook:
 
     @property
     def key(self) -> str:
+        """`shop:order` when `data.order_id` names the order, else the shop (a PACKAGE_UPDATE names its orders
+        in `package_list`, API facts §10.3)."""
         return f"{self.shop_id}:{self.order_id}" if self.order_id else self.shop_id
 
 
-def parse_webhook(body: bytes, now: float, max_age_s: int, max_future_s: int) -> Webhook:
-    """Parse and validate the envelope: `type` int, `shop_id` str, `timestamp` int seconds, `data` object."""
+def parse_webhook(body: bytes, now: float, max_age_s: int, max_future_s: int) -> Received:
+    """The envelope, checked: `type` int, `shop_id` str, `timestamp` int seconds within the window, `data` object;
+    raises InvalidWebhook with the parser's machine code (invalid_json, not_an_object, missing_field,
+    invalid_field) or future_event / stale_event."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidWebhook("invalid_json", f"body is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidWebhook("not_an_object", f"body must be a JSON object, not {type(doc).__name__}")
-    event_type = _int_field(doc, "type")
-    shop_id = _str_field(doc, "shop_id")
-    timestamp = _int_field(doc, "timestamp")
-    data = doc.get("data")
-    if "data" not in doc:
-        raise InvalidWebhook("missing_field", "field 'data' is required")
-    if not isinstance(data, dict):
-        raise InvalidWebhook("invalid_field", "field 'data' must be an object")
-    notification_id = doc.get("tts_notification_id")
-    if notification_id is not None and (not isinstance(notification_id, str) or not notification_id
-                                        or len(notification_id) > MAX_ID_LENGTH):
-        raise InvalidWebhook("invalid_field", "field 'tts_notification_id' must be a non-empty string")
-    order_id = data.get("order_id")
-    if isinstance(order_id, int) and not isinstance(order_id, bool):
-        order_id = str(order_id)
-    if order_id is not None and (not isinstance(order_id, str) or len(order_id) > MAX_ID_LENGTH):
-        raise InvalidWebhook("invalid_field", "field 'data.order_id' must be a string")
+        envelope = parse_envelope(body)
+    except MalformedPayload as exc:
+        raise InvalidWebhook(exc.problem, str(exc)) from None
+    timestamp = envelope.timestamp
     if timestamp > now + max_future_s:
         raise InvalidWebhook("future_event", f"timestamp {timestamp} is more than {max_future_s}s in the future")
     if timestamp < now - max_age_s:
         raise InvalidWebhook("stale_event", f"timestamp {timestamp} is older than {max_age_s}s")
-    return Webhook(event_type, shop_id, timestamp, notification_id, order_id or None)
+    return Received(envelope.type, envelope.shop_id, timestamp, envelope.tts_notification_id, envelope.order_id)
 
 
-def _int_field(doc: dict, name: str) -> int:
-    if name not in doc:
-        raise InvalidWebhook("missing_field", f"field '{name}' is required")
-    value = doc[name]
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidWebhook("invalid_field", f"field '{name}' must be an integer")
-    if not 0 <= value < 2**53:
-        raise InvalidWebhook("invalid_field", f"field '{name}' is out of range")
-    return value
-
-
-def _str_field(doc: dict, name: str) -> str:
-    if name not in doc:
-        raise InvalidWebhook("missing_field", f"field '{name}' is required")
-    value = doc[name]
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
-        raise InvalidWebhook("invalid_field", f"field '{name}' must be a non-empty string")
-    return value
-
-
-def record_headers(webhook: Webhook, body: bytes, received_at: float, traceparent: str) -> list[tuple[str, bytes]]:
+def record_headers(webhook: Received, body: bytes, received_at: float, traceparent: str) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers plus `shopsync_received_at` and `traceparent`."""
     event = CloudEvent(
         id=webhook.notification_id or hashlib.sha256(body).hexdigest(),

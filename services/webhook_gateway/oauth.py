@@ -1,7 +1,9 @@
-"""`GET /oauth/tiktok/callback`: TikTok redirects the seller here after consent; this completes the link.
+"""`GET /oauth/tiktok/callback`: TikTok redirects the seller here after consent; the stores owner completes the link.
 
-When the authorization covers several shops (cross-border sellers), the page lists them, each with a link back
-here (`?state=<choice state>&shop_id=<id>`) that links the one picked.
+The gateway serves the public URL but never writes `shopsync.stores`: it sends a `link` command (state + code, or
+the shop the seller picked) to the stores owner, waits for its answer and renders it. When the authorization
+covers several shops (cross-border sellers), the page lists them, each with a link back here
+(`?state=<choice state>&shop_id=<id>`) that links the one picked.
 
 The callback is on the internet, so it is cheap to refuse: a per-client token bucket first (429), then the state
 must be well-formed and pending in the followed in-memory view (`PendingLinks`) before any Kafka work is done.
@@ -9,13 +11,15 @@ must be well-formed and pending in the followed in-memory view (`PendingLinks`) 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlencode
 
+from aiokafka.errors import KafkaError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -25,41 +29,82 @@ from services.webhook_gateway.throttle import ClientThrottle
 from shared.kafka import create_producer
 from shared.logging import get_logger
 from shared.settings import Settings
-from shared.stores.crypto import MissingSecretKey, TokenCipher
-from shared.stores.linking import LinkError, ShopChoiceNeeded, complete_choice, complete_link
-from shared.stores.model import PENDING_KEY_PREFIX, StoreRecord
-from shared.stores.table import StoreWriter
-from shared.stores.warehouses import WarehouseNotFound
-from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import TikTokError
+from shared.stores.commands import APPLIED, CHOICE_NEEDED, CommandResult, Link, OwnerNotAnswering, StoreCommands
+from shared.stores.model import StoreRecord
 
 log = get_logger("webhook_gateway.oauth")
 CALLBACK_PATH = "/oauth/tiktok/callback"
 PENDING_WAIT_S = 2.0  # how long a well-formed state not seen yet is waited for (`stores link` just wrote it)
 UNKNOWN = ("Unknown or used link",
            "This authorization link is unknown or was already used. Run `shopsync stores link` again.")
+FAILURE_PAGES: dict[str, tuple[int, str]] = {  # the owner's failure reason → (HTTP status, title)
+    "warehouse_not_found": (400, "Linking failed: warehouse not found"),
+    "link_expired": (400, "Link expired"),
+    "choice_unreadable": (400, "Link expired"),
+    "not_a_choice": (400, "Invalid link"),
+    "unknown_link": (400, UNKNOWN[0]),
+    "tiktok_error": (502, "Linking failed"),
+}
+
+
+class LinkRequests:
+    """The callback's line to the stores owner: a producer and `StoreCommands`, opened on the first link it
+    forwards and closed with the app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._opening = asyncio.Lock()
+        self._open = contextlib.AsyncExitStack()
+        self._commands: StoreCommands | None = None
+
+    async def commands(self) -> StoreCommands:
+        async with self._opening:
+            if self._commands is None:
+                try:
+                    producer = create_producer(self._settings)
+                    self._open.push_async_callback(producer.stop)
+                    await producer.start()
+                    self._commands = await self._open.enter_async_context(
+                        StoreCommands(self._settings, producer, requested_by="gateway"))
+                except BaseException:
+                    await self._open.aclose()
+                    raise
+            return self._commands
+
+    async def close(self) -> None:
+        async with self._opening:
+            self._commands = None
+            await self._open.aclose()
 
 
 class CallbackRoute(Route):
-    """The callback route, with the pending-links view the gateway's lifespan keeps following (`running`)."""
+    """The callback route, with what the gateway's lifespan keeps running (`running`): the pending-links view, and
+    the line to the stores owner (closed when the app stops)."""
 
     def __init__(self, endpoint: Callable[[Request], Awaitable[HTMLResponse]], links: PendingLinks,
-                 settings: Settings) -> None:
+                 requests: LinkRequests, settings: Settings) -> None:
         super().__init__(CALLBACK_PATH, endpoint, methods=["GET"])
         self.links = links
+        self.requests = requests
         self._settings = settings
 
-    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self.links.following(self._settings)
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with self.links.following(self._settings):
+            try:
+                yield
+            finally:
+                await self.requests.close()
 
 
-def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] | None = None, *,
-                 links: PendingLinks | None = None, throttle: ClientThrottle | None = None,
-                 pending_wait_s: float = PENDING_WAIT_S) -> list[Route]:
-    """The callback route (mounted through `create_app(extra_routes=...)`, whose lifespan follows `links`)."""
-    make_client = client_factory or (lambda: TikTokClient.from_settings(settings))
+def oauth_routes(settings: Settings, *, links: PendingLinks | None = None, throttle: ClientThrottle | None = None,
+                 pending_wait_s: float = PENDING_WAIT_S, answer_wait_s: float | None = None) -> list[Route]:
+    """The callback route (mounted through `create_app(extra_routes=...)`, whose lifespan runs `running()`);
+    `answer_wait_s` is how long a seller's page waits for the owner (default SHOPSYNC_STORE_COMMAND_TIMEOUT_S)."""
     links = links if links is not None else PendingLinks()
     throttle = throttle or ClientThrottle()
+    requests = LinkRequests(settings)
+    wait_s = answer_wait_s if answer_wait_s is not None else settings.shopsync_store_command_timeout_s
 
     async def callback(request: Request) -> HTMLResponse:
         client_host = request.client.host if request.client else "unknown"
@@ -80,83 +125,54 @@ def oauth_routes(settings: Settings, client_factory: Callable[[], TikTokClient] 
             return _page(400, "Invalid link", "The callback is missing its `code` or `state`.")
         if not well_formed_state(state):
             return _page(400, *UNKNOWN)
-        try:
-            cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
-        except MissingSecretKey as exc:
-            return _page(500, "Server not configured", str(exc))
         pending = await links.wait_for(state, pending_wait_s)
         if pending is None:
             return _page(400, *UNKNOWN)
-        links.take(state)  # single use, whatever happens next: refused here at once, by the tombstone elsewhere
-        producer = create_producer(settings)
+        links.take(state)  # single use, whatever happens next: refused here at once, by the owner elsewhere
+        command = Link(state=state, code=code, chosen_shop_id=shop_id)
         try:
-            try:
-                await producer.start()
-                writer = StoreWriter(producer, settings)
-                await writer.delete(f"{PENDING_KEY_PREFIX}{state}")
-            except BaseException:
-                links.give_back(pending)
-                raise
-            return await complete(pending, writer, code, shop_id, cipher)
-        finally:
-            await producer.stop()
-
-    async def complete(pending: StoreRecord, writer: StoreWriter, code: str, shop_id: str,
-                       cipher: TokenCipher) -> HTMLResponse:
-        """Finish the link the (now used) pending record began; the page to show the seller."""
-        try:
-            if pending.state_expires_at < time.time():
+            commands = await requests.commands()
+            if pending.state_expires_at < time.time():  # the owner uses it up; the seller needs no answer from it
+                await commands.send(command)
                 return _page(400, "Link expired", "This authorization link has expired (30 minutes). "
                              "Run `shopsync stores link` again.")
-            client = make_client()
-            try:
-                if code:
-                    store = await complete_link(pending, code, client, cipher)
-                elif pending.access_token_enc:
-                    store = await complete_choice(pending, shop_id, client, cipher)
-                else:
-                    return _page(400, "Invalid link", "This link is not a shop choice. Run `shopsync stores link` "
-                                 "again.")
-            finally:
-                await client.aclose()
-            await writer.put(store)
-        except ShopChoiceNeeded as exc:
-            await writer.put(exc.pending)
-            log.info("store_link_choice", nickname=pending.nickname, shops=[s.id for s in exc.shops])
-            return _choice_page(exc)
-        except WarehouseNotFound as exc:
-            log.warning("store_link_failed", reason="warehouse_not_found", nickname=pending.nickname,
-                        typed=exc.typed, available=exc.available)
-            return _page(400, "Linking failed: warehouse not found", str(exc))
-        except LinkError as exc:
-            return _page(400, "Linking failed", str(exc))
-        except MissingSecretKey:  # SHOPSYNC_SECRET_KEY changed while the seller was choosing a shop
-            return _page(400, "Link expired", "This shop choice can no longer be read (the secret key changed). "
-                         "Run `shopsync stores link` again.")
-        except TikTokError as exc:
-            log.error("store_link_failed", reason="tiktok_error", code=exc.code, request_id=exc.request_id)
-            return _page(502, "Linking failed", f"TikTok returned an error (code {exc.code}, request id "
-                         f"{exc.request_id}). Try `shopsync stores link` again.")
-        warehouses = ", ".join(dict.fromkeys(store.warehouse_names)) or "all warehouses"
-        log.info("store_linked", shop_id=store.shop_id, nickname=store.nickname, warehouses=store.warehouse_ids)
-        return _page(200, "Store linked",
-                     f'"{store.nickname}" is linked to TikTok shop "{store.shop_name}" ({store.shop_id}). '
-                     f"Orders from {warehouses} will be synced.")
+            result = await commands.request(command, wait=wait_s)
+        except OwnerNotAnswering as exc:
+            log.warning("store_link_waiting", nickname=pending.nickname, command_id=exc.command.command_id)
+            return _page(202, "Linking in progress", "TikTok's authorization reached shopsync, but the store is not "
+                         f"linked yet (no answer within {wait_s:g} s). It is linked as soon as shopsync's stores "
+                         "service gets to it: check with `shopsync stores list`.")
+        except (KafkaError, OSError) as exc:
+            links.give_back(pending)  # nothing was sent: the link can be used again
+            log.error("store_link_not_sent", error=exc.__class__.__name__)
+            return _page(503, "Try again", "shopsync could not take the authorization just now. Reload this page "
+                         "in a few seconds.", headers={"Retry-After": "5"})
+        return _answer_page(result, pending)
 
-    return [CallbackRoute(callback, links, settings)]
+    return [CallbackRoute(callback, links, requests, settings)]
 
 
-def _choice_page(choice: ShopChoiceNeeded) -> HTMLResponse:
+def _answer_page(result: CommandResult, pending: StoreRecord) -> HTMLResponse:
+    """The seller's page for the owner's answer to the link."""
+    if result.status == APPLIED:
+        return _page(200, "Store linked", result.message)
+    if result.status == CHOICE_NEEDED:
+        return _choice_page(result, pending.nickname)
+    status, title = FAILURE_PAGES.get(result.reason, (400, "Linking failed"))
+    return _page(status, title, result.message)
+
+
+def _choice_page(choice: CommandResult, nickname: str) -> HTMLResponse:
     """One link per shop the authorization covers; following one links that shop (valid 30 minutes, once)."""
-    state = choice.pending.state
     items = "".join(
-        f"<li><a href='?{html.escape(urlencode({'state': state, 'shop_id': s.id}))}'>{html.escape(s.name)}</a> "
-        f"— region {html.escape(s.region)}, {html.escape(s.seller_type or 'shop')}, shop id {html.escape(s.id)}</li>"
+        f"<li><a href='?{html.escape(urlencode({'state': choice.choice_state, 'shop_id': s['id']}))}'>"
+        f"{html.escape(s['name'])}</a> — region {html.escape(s['region'])}, "
+        f"{html.escape(s.get('seller_type') or 'shop')}, shop id {html.escape(s['id'])}</li>"
         for s in choice.shops)
     title = "Choose the shop to link"
     body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
             f"<p>This authorization covers {len(choice.shops)} shops. Pick the one to link as "
-            f"&quot;{html.escape(choice.pending.nickname)}&quot; (the link works once, for 30 minutes); to link "
+            f"&quot;{html.escape(nickname)}&quot; (the link works once, for 30 minutes); to link "
             "another one too, run <code>shopsync stores link --region REGION</code> again.</p>"
             f"<ul>{items}</ul></body></html>")
     return HTMLResponse(body, status_code=200)

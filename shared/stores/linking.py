@@ -1,4 +1,5 @@
-"""The seller's linking journey: a pending link with a single-use state, then the OAuth callback completes it.
+"""The seller's linking journey: a pending link with a single-use state, then the OAuth callback's `link` command,
+which the stores owner completes with these steps (it alone writes the records they return).
 
 One authorization can cover several shops (a cross-border seller has one per country, API facts §10.6), so the
 shop is never taken blindly: the one the seller named (`--region`, or picked on the callback page) is linked, and

@@ -1,4 +1,8 @@
-"""The store record on `shopsync.stores` (key = shop id; a pending link is keyed by its `state`)."""
+"""The store record on `shopsync.stores` (key = shop id; a pending link is keyed by its `state`).
+
+The stores owner (`services/stores`) is the one writer of the topic: it gives every record it writes the next
+`revision` of its key, and refuses a command based on any other revision than the current one.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ class StoreRecord:
     authorized_at: int = 0  # when the seller last granted the authorization (our clock, Unix seconds)
     created_at: int = 0
     updated_at: int = 0
+    revision: int = 0  # +1 on every write by the stores owner; records written before it existed read as 0
 
     @property
     def key(self) -> str:

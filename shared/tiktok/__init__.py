@@ -1,1 +1,2 @@
-"""TikTok Shop Open API: request/webhook signing, the async client, typed errors."""
+"""TikTok Shop Open API: request/webhook signing, the async client, typed errors, and TikTok's data as typed
+values parsed once (`webhooks`, `orders`, `products`, `models`; field rules in `fields`)."""

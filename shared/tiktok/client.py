@@ -1,17 +1,17 @@
 """Async TikTok Shop Open API client on httpx: signed requests, typed errors, retries, token refresh, rate limit.
 
-Retries: 429 / 36009002, 5xx, internal and "system busy" errors, timeouts and connection errors, with jittered
-exponential backoff (bounded, honouring `Retry-After` up to 60 s). The shipping writes (Mark Package As Shipped, Ship Package,
-shipping-info updates) are sent once: their one caller, store sync, owns their retries, because it re-reads the
-order before each attempt (a write that landed before a timeout is then recognised, not sent twice). An expired
-token (105002) calls `on_token_expired(shop_id)` once and retries with the token it returns. Requests per (app,
-shop) are spaced to stay under `qps`.
+Retries follow the `RetryPolicy` the client is built with (`shared.tiktok.retry`), the only retries of an HTTP
+call: 429 / 36009002, 5xx, internal and "system busy" errors, timeouts and connection errors, with jittered
+exponential backoff honouring `Retry-After` (capped at 60 s). The shipping writes (Mark Package As Shipped, Ship
+Package, shipping-info updates) are retried too: one that landed before a timeout is answered "already shipped" /
+"already updated" on the retry, which store sync checks against a re-read order. An expired token (105002) calls
+`on_token_expired(shop_id)` once and retries with the token it returns. Requests per (app, shop) are spaced to
+stay under `qps`. `counting_calls()` tells a caller how many HTTP calls an operation made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -23,8 +23,11 @@ import orjson
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient, error_for
+from shared.tiktok.fields import Fields
 from shared.tiktok.models import AuthorizedShop, ShippingProvider, ShopAuth, TokenGrant, Warehouse
+from shared.tiktok.orders import TikTokOrder, read_order
 from shared.tiktok.ratelimit import RateLimiter
+from shared.tiktok.retry import DEFAULT_RETRY, RETRY_AFTER_CAP_S, RetryPolicy, note_call
 from shared.tiktok.signing import api_signature
 
 log = get_logger("tiktok.client")
@@ -46,9 +49,6 @@ TOKEN_GET_PATH = "/api/v2/token/get"
 TOKEN_REFRESH_PATH = "/api/v2/token/refresh"
 ORDER_DETAIL_BATCH = 50
 INVENTORY_SEARCH_BATCH = 100
-BACKOFF_BASE_S = 0.2
-BACKOFF_CAP_S = 8.0
-RETRY_AFTER_CAP_S = 60.0  # a huge (or hostile) Retry-After must not park a worker for hours
 # Requests are paced a little under the configured QPS: TikTok counts arrivals in a sliding second, so exact
 # pacing plus a few ms of scheduling jitter would put the 51st request inside the window and earn a 429.
 PACING = 0.96
@@ -58,7 +58,8 @@ class TikTokClient:
     """One app's view of the TikTok Shop Open API."""
 
     def __init__(self, *, app_key: str, app_secret: str, api_base: str, auth_base: str, qps: float = 50.0,
-                 timeout: float = 10.0, max_retries: int = 5, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 10.0, retry: RetryPolicy = DEFAULT_RETRY,
+                 transport: httpx.AsyncBaseTransport | None = None,
                  on_token_expired: Callable[[str], Awaitable[str]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
@@ -66,7 +67,7 @@ class TikTokClient:
         self._app_secret = app_secret
         self._api_base = api_base.rstrip("/")
         self._auth_base = auth_base.rstrip("/")
-        self._max_retries = max_retries
+        self._retry = retry
         self._clock = clock
         self._sleep = sleep
         self.on_token_expired = on_token_expired
@@ -83,7 +84,7 @@ class TikTokClient:
             "auth_base": settings.tiktok_auth_base,
             "qps": settings.tiktok_rate_limit_qps,
             "timeout": settings.tiktok_timeout_s,
-            "max_retries": settings.tiktok_max_retries,
+            "retry": RetryPolicy(attempts=settings.tiktok_max_retries + 1),
         }
         options.update(overrides)
         return cls(**options)
@@ -103,51 +104,54 @@ class TikTokClient:
         data = await self._call("GET", self._auth_base, TOKEN_GET_PATH, signed=False, params={
             "app_key": self._app_key, "app_secret": self._app_secret, "auth_code": auth_code,
             "grant_type": "authorized_code"})
-        return TokenGrant.from_api(data)
+        return TokenGrant.from_api(Fields(data, ""))
 
     async def refresh_token(self, refresh_token: str) -> TokenGrant:
         data = await self._call("GET", self._auth_base, TOKEN_REFRESH_PATH, signed=False, params={
             "app_key": self._app_key, "app_secret": self._app_secret, "refresh_token": refresh_token,
             "grant_type": "refresh_token"})
-        return TokenGrant.from_api(data)
+        return TokenGrant.from_api(Fields(data, ""))
 
     # ---- Open API ----------------------------------------------------------------------------------------
     async def get_authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
         data = await self._call("GET", self._api_base, SHOPS_PATH, access_token=access_token)
-        return [AuthorizedShop.from_api(s) for s in data.get("shops") or []]
+        return [AuthorizedShop.from_api(shop) for shop in Fields(data, "").objects("shops")]
 
     async def get_warehouses(self, shop: ShopAuth) -> list[Warehouse]:
         data = await self._call("GET", self._api_base, WAREHOUSES_PATH, shop=shop)
-        return [Warehouse.from_api(w) for w in data.get("warehouses") or []]
+        return [Warehouse.from_api(warehouse) for warehouse in Fields(data, "").objects("warehouses")]
 
-    async def get_order_detail(self, shop: ShopAuth, order_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Orders by id, fetched in batches of 50 (concurrently) and returned in input order."""
+    async def get_order_detail(self, shop: ShopAuth, order_ids: Sequence[str]) -> list[TikTokOrder]:
+        """Orders by id, fetched in batches of 50 (concurrently) and returned in input order; an order that breaks
+        TikTok's contract raises MalformedPayload (for the whole call: ask for ids one by one to find it)."""
         batches = [list(order_ids[i:i + ORDER_DETAIL_BATCH]) for i in range(0, len(order_ids), ORDER_DETAIL_BATCH)]
         results = await asyncio.gather(*(
             self._call("GET", self._api_base, ORDER_DETAIL_PATH, shop=shop, params={"ids": ",".join(batch)})
             for batch in batches))
-        by_id = {str(o["id"]): o for data in results for o in data.get("orders") or []}
+        by_id = {order.id: order for data in results for order in map(read_order, Fields(data, "").records("orders"))}
         return [by_id[i] for i in order_ids if i in by_id]
 
     async def search_orders(self, shop: ShopAuth, *, order_status: str | None = None,
                             shipping_type: str | None = None, update_time_ge: int | None = None,
                             update_time_lt: int | None = None, create_time_ge: int | None = None,
                             create_time_lt: int | None = None, warehouse_ids: Sequence[str] | None = None,
-                            page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
-        """Every matching order, following `next_page_token` to the end (sorted by update time, ascending)."""
+                            page_size: int = 100) -> AsyncIterator[TikTokOrder]:
+        """Every matching order, following `next_page_token` to the end (sorted by update time, ascending); an
+        order that breaks TikTok's contract raises MalformedPayload."""
         body: dict[str, Any] = {k: v for k, v in {
             "order_status": order_status, "shipping_type": shipping_type, "update_time_ge": update_time_ge,
             "update_time_lt": update_time_lt, "create_time_ge": create_time_ge, "create_time_lt": create_time_lt,
             "warehouse_ids": list(warehouse_ids) if warehouse_ids else None}.items() if v is not None}
         params = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
-        async for order in self._pages(ORDER_SEARCH_PATH, shop, params, body, "orders"):
-            yield order
+        async for page in self._pages(ORDER_SEARCH_PATH, shop, params, body):
+            for order in Fields(page, "").records("orders"):
+                yield read_order(order)
 
     # ---- seller shipping (§8) -----------------------------------------------------------------------------
     async def get_shipping_providers(self, shop: ShopAuth, delivery_option_id: str) -> list[ShippingProvider]:
         path = SHIPPING_PROVIDERS_PATH.format(delivery_option_id=delivery_option_id)
         data = await self._call("GET", self._api_base, path, shop=shop)
-        return [ShippingProvider(str(p["id"]), str(p.get("name", ""))) for p in data.get("shipping_providers") or []]
+        return [ShippingProvider.from_api(provider) for provider in Fields(data, "").objects("shipping_providers")]
 
     async def mark_package_shipped(self, shop: ShopAuth, order_id: str, *, tracking_number: str,
                                    shipping_provider_id: str, line_item_ids: Sequence[str] | None = None
@@ -157,14 +161,14 @@ class TikTokClient:
         if line_item_ids:
             body["order_line_item_ids"] = list(line_item_ids)
         return await self._call("POST", self._api_base, MARK_SHIPPED_PATH.format(order_id=order_id), shop=shop,
-                                body=body, retry=False)
+                                body=body)
 
     async def ship_package(self, shop: ShopAuth, package_id: str, *, tracking_number: str,
                            shipping_provider_id: str) -> dict[str, Any]:
         """Ship Package (other markets) with the seller's own carrier."""
         body = {"self_shipment": {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}}
         return await self._call("POST", self._api_base, SHIP_PACKAGE_PATH.format(package_id=package_id), shop=shop,
-                                body=body, retry=False)
+                                body=body)
 
     async def update_shipping_info(self, shop: ShopAuth, *, tracking_number: str, shipping_provider_id: str,
                                    order_id: str | None = None, package_id: str | None = None) -> dict[str, Any]:
@@ -172,7 +176,7 @@ class TikTokClient:
         path = (PACKAGE_SHIPPING_INFO_PATH.format(package_id=package_id) if package_id
                 else ORDER_SHIPPING_INFO_PATH.format(order_id=order_id))
         body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
-        return await self._call("POST", self._api_base, path, shop=shop, body=body, retry=False)
+        return await self._call("POST", self._api_base, path, shop=shop, body=body)
 
     # ---- products and inventory (§9) -----------------------------------------------------------------------
     async def search_products(self, shop: ShopAuth, *, seller_skus: Sequence[str] | None = None,
@@ -184,8 +188,9 @@ class TikTokClient:
             body["seller_skus"] = list(seller_skus)
         if update_time_ge is not None:
             body["update_time_ge"] = update_time_ge
-        async for product in self._pages(PRODUCT_SEARCH_PATH, shop, {"page_size": page_size}, body, "products"):
-            yield product
+        async for page in self._pages(PRODUCT_SEARCH_PATH, shop, {"page_size": page_size}, body):
+            for product in page.get("products") or []:
+                yield product
 
     async def get_product(self, shop: ShopAuth, product_id: str) -> dict[str, Any]:
         """Get Product: one product as TikTok shows it now (`id`, `status`, `update_time`, `skus[]` with
@@ -201,15 +206,14 @@ class TikTokClient:
         return list(data.get("products") or []), str(data.get("next_page_token") or ""), int(data.get("total_count")
                                                                                              or 0)
 
-    async def _pages(self, path: str, shop: ShopAuth, params: dict[str, Any], body: dict[str, Any],
-                     items: str) -> AsyncIterator[dict[str, Any]]:
-        """POST a search and follow `next_page_token` to the end, yielding `data[items]` entries."""
+    async def _pages(self, path: str, shop: ShopAuth, params: dict[str, Any], body: dict[str, Any]
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """POST a search and follow `next_page_token` to the end, yielding each page's `data`."""
         token = ""
         while True:
             query = params | ({"page_token": token} if token else {})
             data = await self._call("POST", self._api_base, path, shop=shop, params=query, body=body)
-            for item in data.get(items) or []:
-                yield item
+            yield data
             token = data.get("next_page_token") or ""
             if not token:
                 return
@@ -234,32 +238,28 @@ class TikTokClient:
     # ---- transport -----------------------------------------------------------------------------------------
     async def _call(self, method: str, base: str, path: str, *, shop: ShopAuth | None = None,
                     access_token: str | None = None, params: dict[str, Any] | None = None,
-                    body: dict[str, Any] | None = None, signed: bool = True, retry: bool = True) -> dict[str, Any]:
-        """One logical call with retries (unless `retry` is False) and at most one token refresh; returns the
-        envelope's `data`."""
+                    body: dict[str, Any] | None = None, signed: bool = True) -> dict[str, Any]:
+        """One logical call: retried per the client's policy, with at most one token refresh; returns the
+        envelope's `data`, or raises the last error."""
         refreshed = False
-        attempt = 0
+        calls = 0
         while True:
+            calls += 1
             try:
                 return await self._send(method, base, path, shop, access_token, params or {}, body, signed)
             except TokenExpired:
                 if refreshed or shop is None or self.on_token_expired is None:
                     raise
                 refreshed = True
+                calls -= 1  # the call after a refresh is the same attempt with a new token
                 shop = replace(shop, access_token=await self.on_token_expired(shop.shop_id))
             except (RateLimited, Transient) as exc:
-                if not retry or attempt >= self._max_retries:
+                if calls >= self._retry.attempts:
                     raise
-                delay = self._backoff(attempt, getattr(exc, "retry_after", None))
-                attempt += 1
+                delay = self._retry.delay(calls - 1, exc.retry_after if isinstance(exc, RateLimited) else None)
                 log.warning("tiktok_retry", path=path, code=exc.code, http_status=exc.http_status,
-                            attempt=attempt, delay_s=round(delay, 3), request_id=exc.request_id)
+                            attempt=calls, delay_s=round(delay, 3), request_id=exc.request_id)
                 await self._sleep(delay)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)
-        delay = random.uniform(ceiling / 2, ceiling)
-        return max(delay, retry_after or 0.0)
 
     async def _send(self, method: str, base: str, path: str, shop: ShopAuth | None, access_token: str | None,
                     params: dict[str, Any], body: dict[str, Any] | None, signed: bool) -> dict[str, Any]:
@@ -276,6 +276,7 @@ class TikTokClient:
             if token:
                 headers["x-tts-access-token"] = token
             await self._limiter.acquire((self._app_key, shop.shop_id if shop else None))
+        note_call()
         try:
             response = await self._http.request(method, base + path, params=query, content=content or None,
                                                 headers=headers)

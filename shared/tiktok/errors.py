@@ -1,10 +1,16 @@
-"""TikTok's `{code, message, request_id}` error envelope as typed exceptions, mapped in one place."""
+"""TikTok's `{code, message, request_id}` error envelope as typed exceptions, mapped in one place; and
+`MalformedPayload`, for TikTok data (a webhook, an API answer) that breaks TikTok's contract."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+PayloadProblem = Literal["invalid_json", "not_an_object", "missing_field", "invalid_field"]
+
 
 class TikTokError(Exception):
-    """A failed TikTok API call; carries what support needs (code, request id)."""
+    """A failed TikTok API call, or TikTok data that could not be read; carries what support needs (code, request
+    id)."""
 
     def __init__(self, message: str, *, code: int | None = None, request_id: str | None = None,
                  http_status: int | None = None) -> None:
@@ -18,8 +24,9 @@ class TikTokError(Exception):
 class RateLimited(TikTokError):
     """HTTP 429 / 36009002: back off."""
 
-    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, code: int | None = None, request_id: str | None = None,
+                 http_status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code, request_id=request_id, http_status=http_status)
         self.retry_after = retry_after
 
 
@@ -52,6 +59,26 @@ class OtherError(TikTokError):
     """Anything else (bad request, wrong parameters): permanent."""
 
 
+class MalformedPayload(TikTokError):
+    """A webhook or API answer that breaks TikTok's contract: `field` names where (`data.order_id`,
+    `line_items[2].sku_id`, `body`), `reason` says what is wrong (`is required`, `must be an integer, not "1"`).
+
+    `problem` is the machine-readable kind (the gateway's 400 `error` code); `event_type` is the webhook's `type`
+    when the envelope was read and its `data` was not. Permanent: asking again gets the same answer.
+    """
+
+    def __init__(self, field: str, reason: str, *, problem: PayloadProblem = "invalid_field",
+                 event_type: int | None = None) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
+        self.problem: PayloadProblem = problem
+        self.event_type = event_type
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.reason}"
+
+
 RATE_LIMITED_CODES = frozenset({36009002})
 TOKEN_EXPIRED_CODES = frozenset({105002})
 SIGNATURE_CODES = frozenset({106001})
@@ -68,19 +95,20 @@ TRANSIENT_CODES = frozenset({36009003, 36009007, 10002014, 10002015, 10037002, 1
 def error_for(code: int | None, message: str, request_id: str | None, http_status: int | None,
               retry_after: float | None = None) -> TikTokError:
     """The exception for a response with a non-zero `code` (or a failing HTTP status)."""
-    kwargs = {"code": code, "request_id": request_id, "http_status": http_status}
     if http_status == 429 or code in RATE_LIMITED_CODES:
-        return RateLimited(message, retry_after=retry_after, **kwargs)
+        return RateLimited(message, code=code, request_id=request_id, http_status=http_status,
+                           retry_after=retry_after)
+    kind: type[TikTokError] = OtherError
     if code in TOKEN_EXPIRED_CODES:
-        return TokenExpired(message, **kwargs)
-    if code in SIGNATURE_CODES:
-        return InvalidSignature(message, **kwargs)
-    if code in PERMISSION_CODES:
-        return PermissionDenied(message, **kwargs)
-    if code in INVALID_PATH_CODES:
-        return InvalidPath(message, **kwargs)
-    if code in NOT_FOUND_CODES or (http_status == 404 and not code):
-        return NotFound(message, **kwargs)
-    if code in TRANSIENT_CODES or (http_status is not None and http_status >= 500):
-        return Transient(message, **kwargs)
-    return OtherError(message, **kwargs)
+        kind = TokenExpired
+    elif code in SIGNATURE_CODES:
+        kind = InvalidSignature
+    elif code in PERMISSION_CODES:
+        kind = PermissionDenied
+    elif code in INVALID_PATH_CODES:
+        kind = InvalidPath
+    elif code in NOT_FOUND_CODES or (http_status == 404 and not code):
+        kind = NotFound
+    elif code in TRANSIENT_CODES or (http_status is not None and http_status >= 500):
+        kind = Transient
+    return kind(message, code=code, request_id=request_id, http_status=http_status)

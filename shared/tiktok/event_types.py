@@ -46,8 +46,12 @@ EVENT_NAMES: dict[int, str] = {
     39: "ACTIVITY_STATUS_CHANGE",
 }
 
-#: Order-related events that name an order in `data.order_id` (the ingest re-reads such orders).
+#: Order events the ingest re-reads the orders of (`data.order_id`; a PACKAGE_UPDATE's `package_list`).
 ORDER_EVENTS = frozenset({ORDER_STATUS_CHANGE, RECIPIENT_ADDRESS_UPDATE, PACKAGE_UPDATE, CANCELLATION_STATUS_CHANGE})
+#: Authorization events: the ingest marks the store.
+AUTHORIZATION_EVENTS = frozenset({SELLER_DEAUTHORIZATION, UPCOMING_AUTHORIZATION_EXPIRATION})
+#: Product events: each means "re-read this product" (store sync); type 5 carries an audit event, not a status.
+PRODUCT_EVENTS = frozenset({PRODUCT_STATUS_CHANGE, PRODUCT_INFORMATION_CHANGE, PRODUCT_CREATION})
 
 
 def cloudevent_type(event_type: int) -> str:

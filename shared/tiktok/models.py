@@ -1,9 +1,11 @@
-"""Typed results of the TikTok calls shopsync makes."""
+"""Typed results of the TikTok auth, shop and logistics calls shopsync makes (orders: `orders`; webhooks:
+`webhooks`), read by the rules of `shared.tiktok.fields`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from shared.tiktok.fields import Fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +22,16 @@ class TokenGrant:
     granted_scopes: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> TokenGrant:
+    def from_api(cls, data: Fields) -> TokenGrant:
         return cls(
-            access_token=str(data["access_token"]),
-            access_token_expire_in=int(data["access_token_expire_in"]),
-            refresh_token=str(data["refresh_token"]),
-            refresh_token_expire_in=int(data["refresh_token_expire_in"]),
-            open_id=str(data.get("open_id", "")),
-            seller_name=str(data.get("seller_name", "")),
-            seller_base_region=str(data.get("seller_base_region", "")),
-            granted_scopes=list(data.get("granted_scopes") or []),
+            access_token=data.text("access_token"),
+            access_token_expire_in=data.time("access_token_expire_in"),
+            refresh_token=data.text("refresh_token"),
+            refresh_token_expire_in=data.time("refresh_token_expire_in"),
+            open_id=data.optional_text("open_id") or "",
+            seller_name=data.optional_text("seller_name") or "",
+            seller_base_region=data.optional_text("seller_base_region") or "",
+            granted_scopes=list(data.optional_texts("granted_scopes")),
         )
 
     def __repr__(self) -> str:  # never print tokens
@@ -46,9 +48,9 @@ class AuthorizedShop:
     code: str
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> AuthorizedShop:
-        return cls(str(data["id"]), str(data.get("name", "")), str(data.get("region", "")),
-                   str(data.get("seller_type", "")), str(data["cipher"]), str(data.get("code", "")))
+    def from_api(cls, shop: Fields) -> AuthorizedShop:
+        return cls(shop.id("id"), shop.optional_text("name") or "", shop.optional_text("region") or "",
+                   shop.optional_text("seller_type") or "", shop.text("cipher"), shop.optional_text("code") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,10 @@ class Warehouse:
     is_default: bool = False
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Warehouse:
-        return cls(str(data["id"]), str(data.get("name", "")), str(data.get("type", "")),
-                   str(data.get("effect_status", "")), str(data.get("sub_type", "")), bool(data.get("is_default")))
+    def from_api(cls, warehouse: Fields) -> Warehouse:
+        return cls(warehouse.id("id"), warehouse.optional_text("name") or "", warehouse.optional_text("type") or "",
+                   warehouse.optional_text("effect_status") or "", warehouse.optional_text("sub_type") or "",
+                   bool(warehouse.optional_flag("is_default")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +87,7 @@ class ShippingProvider:
 
     id: str
     name: str
+
+    @classmethod
+    def from_api(cls, provider: Fields) -> ShippingProvider:
+        return cls(provider.id("id"), provider.optional_text("name") or "")

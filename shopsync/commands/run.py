@@ -33,6 +33,8 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
     """The services `shopsync run` starts, in start order, with the URL each answers health checks on."""
     s = settings
     children = [
+        Child("stores", ["stores-owner"],
+              f"{local_url(s.shopsync_stores_owner_host, s.shopsync_stores_owner_port)}/readyz"),
         Child("gateway", ["gateway"], f"{local_url(s.shopsync_gateway_host, s.shopsync_gateway_port)}/healthz"),
         Child("ingest", ["ingest"], f"{local_url(s.shopsync_ingest_host, s.shopsync_ingest_port)}/healthz"),
         Child("mapping", ["mapping"], f"{s.shopsync_mapping_url}/readyz"),

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from shared.kafka import create_producer
 from shared.settings import Settings
-from shared.stores.crypto import KeyMismatch, MissingSecretKey, TokenCipher, generate_key
+from shared.stores.commands import (
+    APPLIED,
+    FAILED,
+    STALE_REVISION,
+    UNCHANGED,
+    BeginLink,
+    CommandResult,
+    OwnerNotAnswering,
+    RotateKey,
+    SetStore,
+    StoreCommand,
+    Unlink,
+    open_store_commands,
+)
+from shared.stores.crypto import MissingSecretKey, TokenCipher, generate_key
 from shared.stores.linking import LinkError, new_pending_link
-from shared.stores.model import DEAUTHORIZED, NEEDS_RELINK, PENDING, StoreRecord
-from shared.stores.table import StoreTable, StoreWriter
-from shared.stores.tokens import reencrypt
-from shared.stores.warehouses import WarehouseNotFound, resolve_warehouses
-from shared.tiktok.client import TikTokClient
-from shared.tiktok.errors import TikTokError
-from shared.tiktok.models import ShopAuth
-from shopsync.console import fail, find_store, json_option, print_json, settings_from
+from shared.stores.model import NEEDS_RELINK, PENDING, StoreRecord
+from shared.stores.table import StoreTable
+from shopsync.console import fail, json_option, print_json, settings_from
 
 ON_OFF = click.Choice(["on", "off"])
+CHANGE_ATTEMPTS = 5  # `stores set` / `unlink` re-read and resend this often when another change landed first
 
 
 @click.command()
@@ -44,15 +53,42 @@ def _cipher(settings: Settings) -> TokenCipher:
         fail(str(exc))
 
 
-async def _write(settings: Settings, *records: StoreRecord) -> None:
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        writer = StoreWriter(producer, settings)
-        for record in records:
-            await writer.put(record)
-    finally:
-        await producer.stop()
+async def _request(settings: Settings, command: StoreCommand) -> CommandResult:
+    """The stores owner's answer to `command` (the CLI exits naming the problem when it does not answer)."""
+    async with open_store_commands(settings, "cli") as commands:
+        try:
+            return await commands.request(command)
+        except OwnerNotAnswering as exc:
+            fail(str(exc))
+
+
+async def _find(settings: Settings, shop: str) -> StoreRecord:
+    """The store by shop id or nickname, read from the table now; exits naming the linked stores if unknown."""
+    table = await StoreTable().load(settings)
+    store = table.find(shop)
+    if store is None:
+        known = ", ".join(f"{s.nickname} ({s.shop_id})" for s in table.stores.values()) or "none"
+        fail(f"unknown shop {shop!r}; linked stores: {known}")
+    return store
+
+
+async def change_store(settings: Settings, shop: str, command_for: Callable[[StoreRecord], StoreCommand], *,
+                       read: Callable[[Settings, str], Awaitable[StoreRecord]] = _find,
+                       attempts: int = CHANGE_ATTEMPTS) -> tuple[StoreRecord, CommandResult]:
+    """Send the command built from the store as it is now; when another change landed first (`stale_revision`),
+    read the store again and send it again, so concurrent changes never lose one. The store as read last and the
+    owner's answer."""
+    async with open_store_commands(settings, "cli") as commands:
+        for _ in range(attempts):
+            store = await read(settings, shop)
+            try:
+                result = await commands.request(command_for(store))
+            except OwnerNotAnswering as exc:
+                fail(str(exc))
+            if result.reason != STALE_REVISION:
+                return store, result
+        fail(f"{store.nickname} ({store.shop_id}) kept changing while this command was sent ({attempts} attempts, "
+             "each refused because another change landed first): run it again")
 
 
 @stores.command()
@@ -81,7 +117,9 @@ def link(ctx: click.Context, nickname: str, warehouse: str, region: str, auto_sy
                                        inventory_buffer=inventory_buffer)
     except LinkError as exc:
         fail(str(exc))
-    asyncio.run(_write(settings, record))
+    result = asyncio.run(_request(settings, BeginLink(record=record)))
+    if not result.ok:
+        fail(result.message or result.reason)
     if as_json:
         print_json({"authorization_url": url, "expires_at": record.state_expires_at, "nickname": record.nickname,
                     "region": record.region or None})
@@ -133,40 +171,27 @@ def set_store(ctx: click.Context, shop: str, auto_sync_orders: str | None, auto_
               as_json: bool) -> None:
     """Change a linked store's settings (SHOP = shop id or nickname)."""
     settings = settings_from(ctx)
-    store = find_store(settings, shop)
     if inventory_buffer is not None and inventory_buffer < 0:
         fail("--inventory-buffer must be 0 or more")
-    for name, value in (("auto_sync_orders", auto_sync_orders), ("auto_sync_shipments", auto_sync_shipments),
-                        ("auto_sync_inventory", auto_sync_inventory)):
-        if value is not None:
-            setattr(store, name, value == "on")
-    if inventory_buffer is not None:
-        store.inventory_buffer = inventory_buffer
-    if warehouse is not None:
-        asyncio.run(_resolve(settings, store, warehouse))
-    asyncio.run(_write(settings, store))
+
+    def patch(store: StoreRecord) -> StoreCommand:
+        return SetStore(shop_id=store.shop_id, based_on=store.revision, warehouse=warehouse,
+                        auto_sync_orders=_on(auto_sync_orders), auto_sync_shipments=_on(auto_sync_shipments),
+                        auto_sync_inventory=_on(auto_sync_inventory), inventory_buffer=inventory_buffer)
+
+    store, result = asyncio.run(change_store(settings, shop, patch))
+    if not result.ok:
+        fail(result.message or result.reason)
     if as_json:
-        print_json(store.public())
+        print_json(result.store)
+    elif result.status == UNCHANGED:
+        click.echo(f"{store.nickname} ({store.shop_id}) already has these settings.")
     else:
         click.echo(f"Updated {store.nickname} ({store.shop_id}).")
 
 
-async def _resolve(settings: Settings, store: StoreRecord, warehouse: str) -> None:
-    cipher = _cipher(settings)
-    async with TikTokClient.from_settings(settings) as client:
-        try:
-            found = await client.get_warehouses(ShopAuth(store.shop_id, store.shop_cipher,
-                                                         cipher.decrypt(store.access_token_enc)))
-            matches = resolve_warehouses(warehouse, found)
-        except KeyMismatch as exc:
-            fail(f"{store.nickname} ({store.shop_id}): {exc}")
-        except WarehouseNotFound as exc:
-            fail(str(exc))
-        except TikTokError as exc:
-            fail(f"TikTok refused the warehouse list (code {exc.code}, request id {exc.request_id})")
-    store.warehouse_name = " ".join(warehouse.split())
-    store.warehouse_ids = [w.id for w in matches]
-    store.warehouse_names = [w.name for w in matches]
+def _on(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
 
 
 @stores.command()
@@ -175,11 +200,10 @@ async def _resolve(settings: Settings, store: StoreRecord, warehouse: str) -> No
 def unlink(ctx: click.Context, shop: str) -> None:
     """Stop syncing a store (SHOP = shop id or nickname); its tokens are erased."""
     settings = settings_from(ctx)
-    store = find_store(settings, shop)
-    store.status, store.status_reason = DEAUTHORIZED, ""
-    store.access_token_enc = store.refresh_token_enc = ""
-    store.access_token_expires_at = int(time.time())
-    asyncio.run(_write(settings, store))
+    store, result = asyncio.run(change_store(
+        settings, shop, lambda store: Unlink(shop_id=store.shop_id, based_on=store.revision)))
+    if not result.ok:
+        fail(result.message or result.reason)
     click.echo(f"Unlinked {store.nickname} ({store.shop_id}).")
 
 
@@ -198,25 +222,27 @@ class Rotation:
                                      ("already_current", self.current), ("failed", self.failed))}
 
 
-def _plan_rotation(table: StoreTable, cipher: TokenCipher) -> tuple[Rotation, list[StoreRecord]]:
-    """Each store (and pending shop choice holding tokens) re-encrypted with the first key; the records to write."""
-    rotation, changed = Rotation(), []
-    for store in [*table.stores.values(), *(p for p in table.pending.values() if p.access_token_enc)]:
+async def _rotate(settings: Settings) -> Rotation:
+    """Ask the owner to re-encrypt every store (and pending shop choice) holding tokens; what it did to each."""
+    table = await StoreTable().load(settings)
+    records = [r for r in (*table.stores.values(), *table.pending.values())
+               if r.access_token_enc or r.refresh_token_enc]
+    async with open_store_commands(settings, "cli") as commands:
         try:
-            rotated = reencrypt(store, cipher)
-        except KeyMismatch:
-            rotation.failed.append(store)
-            continue
-        if rotated is None:
-            if store.access_token_enc or store.refresh_token_enc:  # an unlinked store has none to rotate
-                rotation.current.append(store)
-            continue
-        changed.append(rotated)
-        if rotated.status != store.status:
-            rotation.restored.append(rotated)
-        else:
-            rotation.reencrypted.append(rotated)
-    return rotation, changed
+            results = await asyncio.gather(*(commands.request(RotateKey(record_key=r.key)) for r in records))
+        except OwnerNotAnswering as exc:
+            fail(str(exc))
+    rotation = Rotation()
+    for record, result in zip(records, results, strict=True):
+        if result.status == APPLIED and result.reason == "restored":
+            rotation.restored.append(replace(record, status=(result.store or {}).get("status", record.status)))
+        elif result.status == APPLIED:
+            rotation.reencrypted.append(record)
+        elif result.reason == "already_current":
+            rotation.current.append(record)
+        elif result.status == FAILED:
+            rotation.failed.append(record)
+    return rotation
 
 
 def _named(stores: list[StoreRecord]) -> str:
@@ -230,15 +256,13 @@ def _named(stores: list[StoreRecord]) -> str:
 def rotate_key(ctx: click.Context, as_json: bool) -> None:
     """Re-encrypt every store's tokens with the first key of SHOPSYNC_SECRET_KEY (`new,old`: all keys decrypt).
 
-    Run it after putting a new key first; once every store is current, the old keys can be removed. A store marked
-    needs_relink because its tokens did not decrypt, whose key is back in the list, is linked again.
+    Run it after putting a new key first, for the stores owner too (it re-encrypts, with its own key list); once
+    every store is current, the old keys can be removed. A store marked needs_relink because its tokens did not
+    decrypt, whose key is back in the list, is linked again.
     """
     settings = settings_from(ctx)
     cipher = _cipher(settings)
-    table = asyncio.run(StoreTable().load(settings))
-    rotation, changed = _plan_rotation(table, cipher)
-    if changed:
-        asyncio.run(_write(settings, *changed))
+    rotation = asyncio.run(_rotate(settings))
     if as_json:
         print_json(rotation.as_json())
     else:

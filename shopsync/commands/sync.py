@@ -12,9 +12,10 @@ from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_store
 from shared.kafka import create_producer
 from shared.settings import Settings
+from shared.stores.commands import StoreCommands
 from shared.stores.crypto import MissingSecretKey, TokenCipher
-from shared.stores.table import StoreTable, StoreWriter
-from shared.stores.tokens import TokenKeeper
+from shared.stores.table import StoreTable
+from shared.stores.tokens import TokenKeeper, TokenRefreshPending
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shopsync.console import fail, json_option, print_json, settings_from
@@ -53,15 +54,18 @@ async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher, 
     await producer.start()
     client = TikTokClient.from_settings(settings)
     try:
-        tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
-        client.on_token_expired = tokens.on_token_expired
-        outputs = OrderOutputs(producer, settings)
-        await outputs.restore(settings)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
-                      TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
-            task = progress.add_task(f"Syncing {store.nickname}", total=None)
-            return await reconcile_store(store, client, tokens, outputs, since,
-                                         on_order=lambda _: progress.advance(task))
+        async with StoreCommands(settings, producer, requested_by="cli") as commands, table.following(settings):
+            tokens = TokenKeeper(table, commands, client, cipher)  # a refresh is the owner's: the table shows it
+            client.on_token_expired = tokens.on_token_expired
+            outputs = OrderOutputs(producer, settings)
+            await outputs.restore(settings)
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
+                          TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
+                task = progress.add_task(f"Syncing {store.nickname}", total=None)
+                return await reconcile_store(store, client, tokens, outputs, since,
+                                             on_order=lambda _: progress.advance(task))
+    except TokenRefreshPending as exc:
+        fail(str(exc))
     except TikTokError as exc:
         fail(f"TikTok refused the order search (code {exc.code}, request id {exc.request_id}): {exc.message}")
     finally:

@@ -16,8 +16,9 @@ from services.store_sync.records import BadRecord, StockLevel, parse_stock
 from shared.kafka import create_producer, read_to_end
 from shared.mapping_table import MappingTable
 from shared.settings import Settings
+from shared.stores.commands import StoreCommands
 from shared.stores.crypto import MissingSecretKey, TokenCipher
-from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
@@ -86,24 +87,31 @@ async def _live_quantities(settings: Settings, table: StoreTable, rows: list[dic
     await producer.start()
     client = TikTokClient.from_settings(settings)
     try:
-        tokens = TokenKeeper(table, StoreWriter(producer, settings), client, cipher)
-        client.on_token_expired = tokens.on_token_expired
-        for shop_id in {r["shop_id"] for r in wanted}:
-            shop_rows = [r for r in wanted if r["shop_id"] == shop_id]
-            try:
-                auth = await tokens.shop_auth(shop_id)
-                stock = stock_from_search(await client.search_inventory(
-                    auth, list(dict.fromkeys(r["product_id"] for r in shop_rows))))
-            except (StoreUnavailable, TikTokError) as exc:
-                for row in shop_rows:
-                    row["note"] = f"TikTok quantity unknown: {exc}"
-                continue
-            linked = linked_warehouses(table.stores[shop_id])
-            for row in shop_rows:
-                warehouses = stock.get(row["sku_id"], {})
-                hits = [w for w in warehouses if linked is None or w in linked]
-                row["tiktok_quantity"] = warehouses[hits[0]] if len(hits) == 1 else None
-                row["tiktok_warehouses"] = warehouses
+        async with StoreCommands(settings, producer, requested_by="cli") as commands, table.following(settings):
+            tokens = TokenKeeper(table, commands, client, cipher)  # a refresh is the owner's: the table shows it
+            client.on_token_expired = tokens.on_token_expired
+            for shop_id in {r["shop_id"] for r in wanted}:
+                await _live_quantities_of(table, tokens, client, [r for r in wanted if r["shop_id"] == shop_id])
     finally:
         await client.aclose()
         await producer.stop()
+
+
+async def _live_quantities_of(table: StoreTable, tokens: TokenKeeper, client: TikTokClient,
+                              shop_rows: list[dict[str, Any]]) -> None:
+    """One shop's rows: TikTok's quantity in the linked warehouse, or a note saying why it is unknown."""
+    shop_id = shop_rows[0]["shop_id"]
+    try:
+        auth = await tokens.shop_auth(shop_id)
+        stock = stock_from_search(await client.search_inventory(
+            auth, list(dict.fromkeys(r["product_id"] for r in shop_rows))))
+    except (StoreUnavailable, TikTokError) as exc:
+        for row in shop_rows:
+            row["note"] = f"TikTok quantity unknown: {exc}"
+        return
+    linked = linked_warehouses(table.stores[shop_id])
+    for row in shop_rows:
+        warehouses = stock.get(row["sku_id"], {})
+        hits = [w for w in warehouses if linked is None or w in linked]
+        row["tiktok_quantity"] = warehouses[hits[0]] if len(hits) == 1 else None
+        row["tiktok_warehouses"] = warehouses

@@ -6,18 +6,16 @@ whole folder.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from shared.settings import Settings, load_settings
 from shopsync.localcluster import LocalCluster, PartitionState
 from shopsync.localkafka import LocalKafka
-from tests.webhook_gateway.conftest import APP_KEY
+from tests.sandbox import APP_KEY
 
 CLUSTER_PORTS = (19491, 19492, 19493)
 CONTROLLER_PORTS = (19494, 19495, 19496)
@@ -47,17 +45,6 @@ def cluster_settings(cluster: LocalCluster, **extra: object) -> Settings:
     return load_settings(**{"kafka_bootstrap_servers": cluster.bootstrap, "shopsync_topic_replication": 3,
                             "shopsync_topic_prefix": f"c{uuid.uuid4().hex[:8]}.", "tiktok_app_key": APP_KEY,
                             "tiktok_app_secret": APP_SECRET, **extra})
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    """Wait until `await check()` holds (polling); returns the monotonic time it did, fails naming `what`."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what} within {timeout}s") from None
-    return time.monotonic()
 
 
 def fully_replicated(partitions: list[PartitionState]) -> bool:

@@ -25,16 +25,11 @@ from shared.settings import Settings
 from shared.topic_admin import ensure_topics
 from shared.topics import TIKTOK_WEBHOOKS, TOPICS, topic_name
 from shopsync.localcluster import LocalCluster
-from tests.cluster.conftest import (
-    APP_SECRET,
-    GATEWAY_PORT,
-    busiest_leader,
-    cluster_settings,
-    eventually,
-    fully_replicated,
-)
+from tests.cluster.conftest import APP_SECRET, GATEWAY_PORT, busiest_leader, cluster_settings, fully_replicated
 from tests.faults.conftest import Service, settings_env
-from tests.webhook_gateway.conftest import APP_KEY, sign, webhook_body
+from tests.sandbox import APP_KEY
+from tests.waiting import eventually
+from tests.webhooks import sign, webhook_body
 
 pytestmark = pytest.mark.cluster
 
@@ -98,13 +93,11 @@ class Traffic:
     def last_503(self, sent_after: float) -> float | None:
         return max((a.answered_at for a in self.answers if a.status == 503 and a.sent_at >= sent_after), default=None)
 
-    async def until(self, predicate: Callable[[], bool], timeout: float, what: str) -> float:
-        async def check() -> bool:
-            return predicate()
-        try:
-            return await eventually(check, timeout, what)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; answers so far: {self.statuses()}") from None
+    async def until(self, predicate: Callable[[], bool], within: float, what: str) -> float:
+        """Wait until `predicate()` holds; returns when it did."""
+        await eventually(predicate, within=within, every=0.1,
+                         what=lambda: f"{what}; answers so far: {self.statuses()}")
+        return time.monotonic()
 
     def statuses(self) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -134,14 +127,16 @@ async def fail_and_restart(cluster: LocalCluster, traffic: Traffic, topic: str, 
 
     async def moved_away() -> bool:
         return all(p.leader not in (node_id, -1) and node_id not in p.isr for p in await cluster.partitions(topic))
-    moved_at = await eventually(moved_away, 60, f"the partitions of node {node_id} led by the others")
+    await eventually(moved_away, within=60, every=0.1, what=f"the partitions of node {node_id} led by the others")
+    moved_at = time.monotonic()
     await traffic.until(lambda: traffic.count(200, sent_after=moved_at) >= 20, 30,
                         f"20 webhooks answered 200 while node {node_id} is down")
     back_at = await cluster.start_node(node_id)
 
     async def in_sync() -> bool:
         return all(set(p.isr) == set(p.replicas) for p in await cluster.partitions(topic))
-    in_sync_at = await eventually(in_sync, 60, f"node {node_id} back in every ISR")
+    await eventually(in_sync, within=60, every=0.1, what=f"node {node_id} back in every ISR")
+    in_sync_at = time.monotonic()
     first_200 = await traffic.until(lambda: traffic.first_200(back_at) is not None, 30,
                                     f"a 200 after node {node_id} came back")
     last_503 = traffic.last_503(fault_at)
@@ -177,7 +172,7 @@ async def test_every_acknowledged_webhook_survives_a_broker_failure(healthy_clus
 
     async def ready() -> bool:
         return fully_replicated(await cluster.partitions(topic)) and await min_insync(settings, topic) == "2"
-    await eventually(ready, 30, f"{topic} replicated 3 times with min.insync.replicas 2")
+    await eventually(ready, within=30, every=0.1, what=f"{topic} replicated 3 times with min.insync.replicas 2")
 
     gateway = Service(["gateway", "--port", str(GATEWAY_PORT)], settings_env(settings),
                       f"http://127.0.0.1:{GATEWAY_PORT}/readyz", tmp_path / "gateway.log")
@@ -189,14 +184,16 @@ async def test_every_acknowledged_webhook_survives_a_broker_failure(healthy_clus
         async with traffic.running():
             await traffic.until(lambda: traffic.count(200) >= STEADY_200S, 30, f"{STEADY_200S} webhooks answered 200")
             first = busiest_leader(await cluster.partitions(topic))
-            order = [first] if outage == "kill_9" else [first] + [n.node_id for n in cluster.nodes if n.node_id != first]
+            others = [n.node_id for n in cluster.nodes if n.node_id != first]
+            order = [first] if outage == "kill_9" else [first, *others]
             for node_id in order:
                 steps.append(await fail_and_restart(cluster, traffic, topic, node_id,
                                                     "kill_9" if outage == "kill_9" else "sigterm", started))
 
             async def balanced() -> bool:
                 return fully_replicated(await cluster.partitions(topic))
-            balanced_at = await eventually(balanced, 60, "every partition led by its preferred replica again")
+            await eventually(balanced, within=60, every=0.1, what="every partition led by its preferred replica again")
+            balanced_at = time.monotonic()
             await traffic.until(lambda: traffic.steady(balanced_at), 60,
                                 f"{STEADY_200S} consecutive 200s once every broker is back and leading")
     finally:

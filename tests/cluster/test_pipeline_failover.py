@@ -16,11 +16,13 @@ from shared.stores.crypto import generate_key
 from shared.topic_admin import ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from shopsync.localcluster import LocalCluster
-from tests.cluster.conftest import busiest_leader, cluster_settings, eventually
-from tests.conftest import Sandbox
-from tests.order_ingest.conftest import Harness
+from tests.cluster.conftest import busiest_leader, cluster_settings
+from tests.ingest_harness import Harness
+from tests.sandbox import Sandbox
 from tests.servers import serve_app
+from tests.stores.owner import running_owner
 from tests.topicview import TopicView
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -38,8 +40,8 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
         shopsync_publish_timeout_s=1.0, shopsync_coalesce_ms=20)
     assert (await ensure_topics(settings)).problems == []
     h = Harness(settings, sandbox, "")
-    app = build_app(settings, extra_routes=oauth_routes(settings, client_factory=h.client))
-    async with serve_app(app) as url:
+    app = build_app(settings, extra_routes=oauth_routes(settings))
+    async with running_owner(settings, h.client()), serve_app(app) as url:
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",
                                                           "redirect_url": url + "/oauth/tiktok/callback",
                                                           "time_factor": 600.0})
@@ -53,7 +55,7 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
         try:
             async def started() -> bool:
                 return hasattr(h.service, "worker") and mapping.ready.is_set()
-            await eventually(started, 60, "ingest and mapping consuming")
+            await eventually(started, within=60, every=0.1, what="ingest and mapping consuming")
             created = [await h.create_order(warehouse_id=LA if i % 4 else ELSEWHERE) for i in range(10)]
             webhooks = topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)
             victim = busiest_leader(await cluster.partitions(webhooks))
@@ -62,22 +64,25 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
 
             async def moved_away() -> bool:
                 return all(p.leader not in (victim, -1) for p in await cluster.partitions(webhooks))
-            await eventually(moved_away, 60, f"the partitions of node {victim} led by the others")
+            await eventually(moved_away, within=60, every=0.1,
+                             what=f"the partitions of node {victim} led by the others")
             created += [await h.create_order(warehouse_id=LA) for _ in range(5)]
             await cluster.start_node(victim)
             created += [await h.create_order(warehouse_id=LA) for _ in range(5)]
             expected_enriched = {o["id"] for i, o in enumerate(created) if i >= 10 or i % 4}
             expected_skipped = {o["id"] for i, o in enumerate(created) if i < 10 and not i % 4}
             async with TopicView(settings, ORDERS_ENRICHED) as enriched, TopicView(settings, ORDERS_SKIPPED) as skipped:
-                async with asyncio.timeout(120):
-                    while not ({v["order_id"] for v in enriched.values()} >= expected_enriched and
-                               {v["order_id"] for v in skipped.values()} >= expected_skipped):
-                        await enriched.poll()
-                        await skipped.poll()
+                async def all_decided() -> bool:
+                    await enriched.poll(timeout_ms=100)
+                    await skipped.poll(timeout_ms=100)
+                    return ({v["order_id"] for v in enriched.values()} >= expected_enriched and
+                            {v["order_id"] for v in skipped.values()} >= expected_skipped)
+
+                await eventually(all_decided, within=120, every=0, what="every order enriched or skipped")
 
             async def all_delivered() -> bool:  # TikTok's retries of what the gateway refused succeeded
-                return all(p["delivered"] for p in (await sandbox.control("GET", "/sandbox/webhooks")).json())
-            await eventually(all_delivered, 60, "every webhook delivered")
+                return all(p["delivered"] for p in await sandbox.pushes())
+            await eventually(all_delivered, within=60, every=0.1, what="every webhook delivered")
             assert not mapping_task.done() and h.task is not None and not h.task.done()  # they rode it out
         finally:
             stop.set()

@@ -21,7 +21,7 @@ from shopsync.cli import cli
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
-CONSUMERS = {"ingest", "mapping", "store-sync", "audit"}
+CONSUMERS = {"ingest", "mapping", "store-sync", "audit", "stores-owner"}
 
 
 def _k8s_docs() -> list[tuple[str, dict[str, Any]]]:
@@ -151,7 +151,7 @@ def test_compose_runs_the_whole_pipeline_on_a_kraft_kafka_container() -> None:
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
     commands = {s["command"][1] for s in services.values() if s.get("image") == "shopsync"}
-    assert commands >= {"topics", "gateway", "ingest", "mapping", "store-sync", "audit"}
+    assert commands >= {"topics", "gateway", "ingest", "mapping", "store-sync", "audit", "stores-owner"}
     for name, service in services.items():
         if service.get("image") == "shopsync" and name != "topics":
             assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully", name
@@ -164,7 +164,7 @@ def test_no_secret_values_are_shipped_in_applied_manifests() -> None:
     secret_names = {rule.variable for rules in SERVICE_RULES.values() for rule in rules}
     for name, value in _compose()["x-shopsync-env"].items():
         if name in secret_names:
-            assert re.fullmatch(r"\$\{%s:\?[^}]+\}" % name, value), f"compose {name} must come from the environment"
+            assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", value), f"compose {name} must come from the environment"
     for file, doc in _k8s_docs():
         for container in _pod_containers(doc):
             leaked = secret_names & {e["name"] for e in container.get("env", [])}
@@ -228,7 +228,8 @@ def test_network_policies_keep_admin_ports_inside_the_cluster() -> None:
             for port in container["ports"]:
                 names = (port["name"], port["containerPort"])
                 rules = [rule for p in policies if _selects(p["podSelector"], labels) and "Ingress" in p["policyTypes"]
-                         for rule in p.get("ingress", []) if any(rp.get("port") in names for rp in rule.get("ports", []))]
+                         for rule in p.get("ingress", [])
+                         if any(rp.get("port") in names for rp in rule.get("ports", []))]
                 assert rules, f"{name}: no NetworkPolicy admits port {port['name']}"
                 if name == "gateway":
                     continue  # the one public port: webhooks and the OAuth callback

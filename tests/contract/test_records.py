@@ -14,7 +14,7 @@ from services.mapping.service import MappingService
 from shared.kafka import create_producer, read_to_end
 from shared.mappings import Mapping
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, STORES, TIKTOK_WEBHOOKS
-from tests.order_ingest.conftest import Harness
+from tests.ingest_harness import Harness
 from tests.topicview import TopicView
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"

@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from shared.settings import Settings
-from tests.order_ingest.conftest import harness  # noqa: F401
+from tests.waiting import eventually
 
 
 def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -39,18 +39,22 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "shopsync", *self.args], env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT)
-        async with httpx.AsyncClient(timeout=1) as http, asyncio.timeout(60):
-            while True:
-                assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        """Start the process (off the event loop: opening the log and forking block) and wait until it is healthy."""
+        self.proc = proc = await asyncio.to_thread(self._spawn)
+        async with httpx.AsyncClient(timeout=1) as http:
+            async def healthy() -> bool:
+                assert proc.poll() is None, self.log.read_text()[-3000:]
                 try:
-                    if (await http.get(self.health_url)).status_code == 200:
-                        return
+                    return (await http.get(self.health_url)).status_code == 200
                 except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+                    return False
+
+            await eventually(healthy, within=60, every=0.1, what=f"{self.args[0]} healthy at {self.health_url}")
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "shopsync", *self.args], env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT)
 
     def kill9(self) -> None:
         assert self.proc is not None

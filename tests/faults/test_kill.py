@@ -3,17 +3,17 @@ older version is published after a newer one."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
 
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED
 from tests.faults.conftest import Service, settings_env
-from tests.mapping.conftest import make_order, publish
-from tests.order_ingest.conftest import Harness
+from tests.ingest_harness import Harness
+from tests.mapping_harness import make_order, publish
 from tests.servers import free_port
 from tests.topicview import TopicView
+from tests.waiting import eventually
 
 LA = "7000000000000000001"
 
@@ -34,21 +34,19 @@ async def test_ingest_killed_mid_stream_loses_no_accepted_webhook(harness: Harne
                 ingest.kill9()
             if i == 45:
                 await ingest.start()
-        async with asyncio.timeout(60):  # every push the gateway answered 200 for
-            while True:
-                log = (await harness.sandbox.control("GET", "/sandbox/webhooks")).json()
-                if len([p for p in log if p["delivered"]]) == len(created):
-                    break
-                await asyncio.sleep(0.2)
+        async def all_delivered() -> bool:  # every push the gateway answered 200 for
+            return sum(1 for p in await harness.sandbox.pushes() if p["delivered"]) == len(created)
+
+        await eventually(all_delivered, within=60, every=0.2, what="every push delivered")
         ids = {o["id"] for o in created}
         async with TopicView(harness.settings, ORDERS_INGESTED) as accepted, \
                 TopicView(harness.settings, ORDERS_SKIPPED) as skipped:
-            def seen(_: object) -> bool:
+            async def seen() -> bool:
+                await accepted.poll(timeout_ms=100)
+                await skipped.poll(timeout_ms=100)
                 return {v["order_id"] for v in accepted.values()} | {v["order_id"] for v in skipped.values()} >= ids
-            async with asyncio.timeout(90):
-                while not seen(None):
-                    await accepted.poll()
-                    await skipped.poll()
+
+            await eventually(seen, within=90, every=0, what="every order accepted or skipped")
             versions: dict[str, list[int]] = {}
             for value in accepted.values():
                 versions.setdefault(value["order_id"], []).append(value["order_version"])
@@ -61,7 +59,8 @@ async def test_ingest_killed_mid_stream_loses_no_accepted_webhook(harness: Harne
 async def test_mapping_killed_mid_stream_enriches_every_order_with_growing_revisions(harness: Harness,
                                                                                      tmp_path: Path) -> None:
     port = free_port()
-    env = settings_env(harness.settings, SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789", SHOPSYNC_MAPPING_PORT=str(port))
+    env = settings_env(harness.settings, SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789",
+                       SHOPSYNC_MAPPING_PORT=str(port))
     mapping = Service(["mapping"], env, f"http://127.0.0.1:{port}/readyz", tmp_path / "mapping.log")
     await mapping.start()
     try:
@@ -71,7 +70,7 @@ async def test_mapping_killed_mid_stream_enriches_every_order_with_growing_revis
         await publish(harness.settings, *orders[1500:])
         await mapping.start()
         async with TopicView(harness.settings, ORDERS_ENRICHED) as view:
-            await view.until(lambda rs: len({r.key for r in rs}) == len(orders), timeout=120)
+            await view.until(lambda rs: len({r.key for r in rs}) == len(orders), within=120)
             revisions: dict[bytes, list[int]] = {}
             for r in view.records:
                 revisions.setdefault(r.key, []).append(orjson.loads(r.value)["revision"])

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -21,13 +22,16 @@ from shared.topic_admin import ensure_topics
 from shared.topics import TIKTOK_WEBHOOKS
 from shopsync.localkafka import LocalKafka
 from tests.faults.conftest import Service, settings_env
+from tests.sandbox import APP_KEY, APP_SECRET
 from tests.servers import free_port
 from tests.topicview import TopicView
-from tests.webhook_gateway.conftest import APP_KEY, APP_SECRET, sign, webhook_body
+from tests.waiting import eventually
+from tests.webhooks import sign, webhook_body
 
 CLIENTS = 8
 PAUSE_S = 0.3  # per client: ~25 webhooks/s in all while the broker answers
 RECOVERY_DEADLINE_S = 15.0
+OUTAGE_S = 10.0  # the broker stays away at least this long: sends fail meanwhile, which is what wedges a producer
 
 
 @pytest.fixture
@@ -70,14 +74,9 @@ class Traffic:
                     pass
                 await asyncio.sleep(0.2)
 
-    async def until(self, predicate: object, timeout: float, what: str) -> float:
+    async def until(self, predicate: Callable[[], bool], within: float, what: str) -> float:
         """Wait until `predicate()` holds; returns when it did."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():  # type: ignore[operator]
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            raise AssertionError(f"{what} within {timeout}s; answers so far: {self.summary()}") from None
+        await eventually(predicate, within=within, what=lambda: f"{what}; answers so far: {self.summary()}")
         return time.monotonic()
 
     def summary(self) -> dict[int, int]:
@@ -111,7 +110,7 @@ async def test_gateway_answers_200_again_after_the_broker_comes_back(restart_bro
                             "a 503 while the broker is down")
         await traffic.until(lambda: any(t > down_at and s == 503 for t, s, _ in traffic.ready), 30,
                             "/readyz 503 while the broker is down")
-        await asyncio.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))  # the fault, not a wait
         await asyncio.to_thread(restart_broker.start)
         back_at = time.monotonic()
         first_200 = await traffic.until(lambda: any(t > back_at and s == 200 for t, _, s in traffic.answers),
@@ -129,9 +128,9 @@ async def test_gateway_answers_200_again_after_the_broker_comes_back(restart_bro
         gateway.stop()
     acknowledged = {order_id for _, order_id, status in traffic.answers if status == 200}
     async with TopicView(settings, TIKTOK_WEBHOOKS) as view:
-        def has_all(records: list) -> bool:  # type: ignore[type-arg]
+        def has_all(records: list[Any]) -> bool:
             return {orjson.loads(r.value)["data"]["order_id"] for r in records} >= acknowledged
-        await view.until(has_all, timeout=60)
+        await view.until(has_all, within=60)
     restarts = [line for line in (tmp_path / "gateway.log").read_text().splitlines()
                 if "kafka_producer_restarted" in line]
     print(f"{outage}: recovered {first_200 - back_at:.1f}s after the broker answered; {traffic.summary()}; "

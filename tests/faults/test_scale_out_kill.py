@@ -13,7 +13,7 @@ import orjson
 
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED
 from tests.faults.conftest import Service, settings_env
-from tests.order_ingest.conftest import Harness
+from tests.ingest_harness import Harness
 from tests.servers import free_port
 from tests.topicview import TopicView
 
@@ -27,14 +27,15 @@ def newest(view: TopicView) -> dict[str, dict[str, Any]]:
 async def test_survivors_withdraw_every_cancelled_order_after_kill_9(harness: Harness, tmp_path: Path) -> None:
     await harness.link("Main store", "LA Warehouse")
     base = settings_env(harness.settings, TIKTOK_API_BASE=harness.sandbox.base_url,
-                        TIKTOK_AUTH_BASE=harness.sandbox.base_url, SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789")
+                        TIKTOK_AUTH_BASE=harness.sandbox.base_url,
+                        SHOPSYNC_ADMIN_TOKEN="fault-token-0123456789abcdef0123456789")
     services = []
     for name in ("ingest", "ingest", "mapping", "mapping"):
         port = free_port()
         env = {**base, f"SHOPSYNC_{name.upper()}_PORT": str(port)}
         services.append(Service([name], env, f"http://127.0.0.1:{port}/readyz",
                                 tmp_path / f"{name}-{len(services)}.log"))
-    ingest_a, ingest_b, mapping_a, mapping_b = services
+    ingest_a, _, mapping_a, _ = services  # the first of each is killed; the second survives
     for service in services:
         await service.start()
     try:
@@ -42,8 +43,8 @@ async def test_survivors_withdraw_every_cancelled_order_after_kill_9(harness: Ha
         keys = {f"{o['shop_id']}:{o['id']}" for o in orders}
         async with TopicView(harness.settings, ORDERS_INGESTED) as ingested, \
                 TopicView(harness.settings, ORDERS_ENRICHED) as enriched:
-            await ingested.until(lambda rs: {r.key.decode() for r in rs} >= keys, timeout=60)
-            await enriched.until(lambda rs: {r.key.decode() for r in rs} >= keys, timeout=60)
+            await ingested.until(lambda rs: {r.key.decode() for r in rs} >= keys, within=60)
+            await enriched.until(lambda rs: {r.key.decode() for r in rs} >= keys, within=60)
             assert len({r.partition for r in ingested.records}) > 1, "orders on several partitions"
             ingest_a.kill9()
             mapping_a.kill9()
@@ -54,11 +55,11 @@ async def test_survivors_withdraw_every_cancelled_order_after_kill_9(harness: Ha
                 latest = newest(view)
                 return all(latest.get(k, {}).get("lifecycle") == "withdrawn" for k in keys)
 
-            await ingested.until(lambda _: all_withdrawn(ingested), timeout=90)  # the group notices the dead ones
-            await enriched.until(lambda _: all_withdrawn(enriched), timeout=90)
+            await ingested.until(lambda _: all_withdrawn(ingested), within=90)  # the group notices the dead ones
+            await enriched.until(lambda _: all_withdrawn(enriched), within=90)
             more = [await harness.create_order(warehouse_id=LA) for _ in range(5)]  # the survivors keep working
             more_keys = {f"{o['shop_id']}:{o['id']}" for o in more}
-            await enriched.until(lambda rs: {r.key.decode() for r in rs} >= more_keys, timeout=60)
+            await enriched.until(lambda rs: {r.key.decode() for r in rs} >= more_keys, within=60)
             revisions: dict[bytes, list[int]] = {}
             for record in enriched.records:
                 revisions.setdefault(record.key, []).append(orjson.loads(record.value)["revision"])

@@ -3,7 +3,6 @@ level has landed, each with an outcome on sync.results."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -13,11 +12,12 @@ from shared.envelope import rfc3339
 from shared.kafka import create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.topics import MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, topic_name
-from tests.conftest import US_SHOP
 from tests.faults.conftest import Service, settings_env
-from tests.order_ingest.conftest import Harness
+from tests.ingest_harness import Harness
+from tests.sandbox import US_SHOP
 from tests.servers import free_port
 from tests.topicview import TopicView
+from tests.waiting import eventually
 
 LA = "7000000000000000001"
 PRODUCTS = 40
@@ -36,7 +36,8 @@ async def test_store_sync_killed_mid_batch_loses_nothing(harness: Harness, tmp_p
     p = harness.settings.shopsync_topic_prefix
     now = time.time()
     for i in range(PRODUCTS):
-        await producer.send(topic_name(MAPPINGS, p), orjson.dumps(Mapping(f"P-{i:02d}", rfc3339(now), "t", 1).to_dict()),
+        mapping = Mapping(f"P-{i:02d}", rfc3339(now), "t", 1)
+        await producer.send(topic_name(MAPPINGS, p), orjson.dumps(mapping.to_dict()),
                             key=mapping_key(US_SHOP, f"K-{i:02d}").encode())
         await producer.send(topic_name(OMS_INVENTORY, p), orjson.dumps(
             {"product_code": f"P-{i:02d}", "available": 11 + i, "as_of": rfc3339(now)}), key=f"P-{i:02d}".encode())
@@ -55,13 +56,12 @@ async def test_store_sync_killed_mid_batch_loses_nothing(harness: Harness, tmp_p
     service = Service(["store-sync"], env, f"http://127.0.0.1:{port}/healthz", tmp_path / "store-sync.log")
     await service.start()
     try:
-        async with asyncio.timeout(60):  # kill once TikTok has some, not all, of the writes
-            while True:
-                shipped = (await harness.sandbox.control("GET", "/sandbox/shipments")).json()
-                updates = (await harness.sandbox.control("GET", "/sandbox/inventory/updates")).json()
-                if len(shipped) + len(updates) >= 10:
-                    break
-                await asyncio.sleep(0.05)
+        async def some_written() -> tuple[list[object], list[object]] | None:  # kill once TikTok has some of them
+            shipped = (await harness.sandbox.control("GET", "/sandbox/shipments")).json()
+            updates = (await harness.sandbox.control("GET", "/sandbox/inventory/updates")).json()
+            return (shipped, updates) if len(shipped) + len(updates) >= 10 else None
+
+        shipped, updates = await eventually(some_written, within=60, what="ten writes at TikTok")
         service.kill9()
         assert len(shipped) < ORDERS or len(updates) < PRODUCTS  # it really was mid-batch
         await service.start()
@@ -70,9 +70,7 @@ async def test_store_sync_killed_mid_batch_loses_nothing(harness: Harness, tmp_p
                 latest = view.latest()
                 return (all(latest.get(f"P-{i:02d}", {}).get("status") == "applied" for i in range(PRODUCTS))
                         and all(latest.get(f"{US_SHOP}:{o['id']}", {}).get("status") == "applied" for o in orders))
-            async with asyncio.timeout(90):
-                while not done(None):
-                    await view.poll()
+            await view.until(done, within=90)
     finally:
         service.stop()
     shipped = (await harness.sandbox.control("GET", "/sandbox/shipments")).json()

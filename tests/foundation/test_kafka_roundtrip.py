@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError
 
 from shared.envelope import CloudEvent, from_record, to_headers
 from shared.kafka import commit_owned, create_consumer, create_producer, read_to_end
 from shared.settings import Settings
 from shared.topics import DLQ, STORES, TIKTOK_WEBHOOKS, topic_name
+from tests.fakes import RebalancedConsumer
+from tests.waiting import eventually
 
 
 async def consume(settings: Settings, group: str | None, topic: str, count: int) -> list:
     consumer = create_consumer(settings, group, topic)
     await consumer.start()
-    records = []
+    records: list[Any] = []
     try:
-        async with asyncio.timeout(30):
-            while len(records) < count:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records.extend(batch)
+        async def enough() -> bool:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            return len(records) >= count
+
+        await eventually(enough, within=30, every=0, what=f"{count} records on {topic}")
         if group:
             await consumer.commit()
     finally:
@@ -84,10 +87,10 @@ async def test_uncommitted_records_are_redelivered(settings: Settings) -> None:
     consumer = create_consumer(settings, "g-redeliver", DLQ)
     await consumer.start()
     try:
-        async with asyncio.timeout(30):
-            got = []
-            while not got:
-                got = sum((await consumer.getmany(timeout_ms=200)).values(), [])
+        async def fetched() -> list[Any]:
+            return [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
+
+        await eventually(fetched, within=30, every=0, what="the record")
     finally:
         await consumer.stop()  # no commit: at-least-once means the next member sees it again
     again = await consume(settings, "g-redeliver", DLQ, 1)
@@ -113,9 +116,11 @@ async def test_commit_owned_skips_partitions_that_moved_and_commits_the_rest(set
     consumer = create_consumer(settings, group, DLQ)
     await consumer.start()
     try:
-        async with asyncio.timeout(30):
-            while not consumer.assignment():
-                await consumer.getmany(timeout_ms=200)
+        async def assigned() -> set[TopicPartition]:
+            await consumer.getmany(timeout_ms=200)
+            return consumer.assignment()
+
+        await eventually(assigned, within=30, every=0, what="partitions assigned")
         owned = sorted(consumer.assignment())[0]
         elsewhere = TopicPartition(owned.topic, 99)  # not this member's (a rebalance took it)
         assert await commit_owned(consumer, {owned: 1, elsewhere: 5})
@@ -126,15 +131,9 @@ async def test_commit_owned_skips_partitions_that_moved_and_commits_the_rest(set
 
 
 async def test_commit_owned_treats_a_commit_overtaken_by_a_rebalance_as_skipped() -> None:
-    class Rebalanced:
-        def assignment(self) -> set[TopicPartition]:
-            return {TopicPartition("t", 0)}
-
-        async def commit(self, offsets: object = None) -> None:
-            raise CommitFailedError("the group has already rebalanced")
-
-    assert not await commit_owned(Rebalanced(), {TopicPartition("t", 0): 3})  # type: ignore[arg-type]
-    assert not await commit_owned(Rebalanced())  # type: ignore[arg-type]
+    consumer = RebalancedConsumer({TopicPartition("t", 0)})
+    assert not await commit_owned(consumer, {TopicPartition("t", 0): 3})  # type: ignore[arg-type]  # the fake
+    assert not await commit_owned(consumer)  # type: ignore[arg-type]  # the fake
 
 
 async def publish_one_record_per_partition(settings: Settings) -> None:

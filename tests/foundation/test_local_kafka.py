@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from shared.kafka import create_consumer, create_producer
 from shared.settings import load_settings
 from shopsync.cli import cli
 from shopsync.localkafka import LocalKafka, LocalKafkaError, require_tool
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -42,10 +44,10 @@ async def test_data_survives_a_broker_stop_and_start(private_broker: LocalKafka)
     consumer = create_consumer(settings, None, "shopsync.dlq")
     await consumer.start()
     try:
-        async with asyncio.timeout(30):
-            got = []
-            while not got:
-                got = sum((await consumer.getmany(timeout_ms=200)).values(), [])
+        async def fetched() -> list[Any]:
+            return [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
+
+        got = await eventually(fetched, within=30, every=0, what="the record written before the restart")
     finally:
         await consumer.stop()
     assert [(r.key, r.value) for r in got] == [(b"k", b"kept")]

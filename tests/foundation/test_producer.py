@@ -3,8 +3,6 @@ batches fail while a leader is away, aio-libs/aiokafka#1017) is replaced, and wh
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -17,7 +15,8 @@ from shared.producer import ManagedProducer, ProducerUnavailable
 from shared.settings import Settings
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
 from tests.topicview import TopicView
-from tests.webhook_gateway.conftest import sign, webhook_body
+from tests.waiting import eventually
+from tests.webhooks import sign, webhook_body
 
 
 def wedge(producer: ManagedProducer, topic: str, partitions: range = range(3)) -> None:
@@ -63,9 +62,7 @@ async def test_a_producer_failing_every_send_for_a_while_is_replaced(settings: S
         with pytest.raises(KafkaError):  # a topic that does not exist: metadata never comes, the send times out
             await producer.send_and_wait(f"{settings.shopsync_topic_prefix}no-such-topic", b"x")
         assert producer.problem is not None and producer.problem.startswith("no record acknowledged")
-        async with asyncio.timeout(10):  # nothing acknowledged since: the supervisor replaces it
-            while producer.restarts == 0:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: producer.restarts, within=10, what="the producer replaced")  # nothing acked since
         assert producer.problem is None
         await producer.deliver(topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix), b"y")
         assert registry.get_sample_value("kafka_producer_restarts_total", {"reason": "stuck"}) == 1
@@ -90,9 +87,11 @@ async def test_gateway_answers_503_while_its_producer_is_wedged_then_200_without
         wedge(producer, topic)
         answers = [await post(n) for n in range(1, 4)]
         assert answers[0] == 503  # refused by the broker: never a false 200
-        async with asyncio.timeout(15):
-            while await post(99) != 200:
-                await asyncio.sleep(0.1)
+
+        async def accepted_again() -> bool:
+            return await post(99) == 200
+
+        await eventually(accepted_again, within=15, every=0.1, what="a 200 from the replaced producer")
         assert (await client.get("/readyz")).status_code == 200
         metrics = (await client.get("/metrics")).text
     assert 'kafka_producer_restarts_total{reason="OutOfOrderSequenceNumber"} 1.0' in metrics

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
-
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.kafka import create_admin
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 from shared.topic_admin import EnsureReport, _check_existing, ensure_topics, min_insync_replicas
 from shared.topics import (
     MAPPINGS,
@@ -21,6 +18,8 @@ from shared.topics import (
     base_name,
     topic_name,
 )
+from tests.fakes import FakeAdmin
+from tests.waiting import eventually
 
 
 def test_topic_name_applies_prefix_and_base_name_reverses_it() -> None:
@@ -37,6 +36,14 @@ def test_state_topics_are_compacted_and_logs_have_retention() -> None:
         assert specs[name].config()["cleanup.policy"] == "compact"
     assert specs[TIKTOK_WEBHOOKS].config()["cleanup.policy"] == "delete"
     assert int(specs[TIKTOK_WEBHOOKS].config()["retention.ms"]) > 48 * 3600 * 1000
+
+
+async def config_is(settings: Settings, name: str, key: str, value: str) -> None:
+    """Until the broker reports `key` = `value` in the topic's config."""
+    async def reported() -> bool:
+        return (await topic_configs(settings, name)).get(key) == value
+
+    await eventually(reported, within=10, what=f"{name}: {key}={value}")
 
 
 async def topic_configs(settings: Settings, name: str) -> dict[str, str]:
@@ -62,40 +69,27 @@ async def test_ensure_fixes_drifted_config_and_reports_partition_shortfall(setti
     admin = create_admin(settings)
     await admin.start()
     try:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": "delete"})])
+        drifted = ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": "delete"})
+        await admin.alter_configs([drifted])
     finally:
         await admin.close()
-    async with asyncio.timeout(10):  # config changes reach the broker's metadata asynchronously
-        while (await topic_configs(settings, name)).get("cleanup.policy") != "delete":
-            await asyncio.sleep(0.05)
+    await config_is(settings, name, "cleanup.policy", "delete")  # config changes reach the metadata later
     wider = settings.model_copy(update={"shopsync_topic_partitions": 5})
     report = await ensure_topics(wider)
     assert any(line.startswith(f"{name}: cleanup.policy=compact") for line in report.reconfigured), report
-    async with asyncio.timeout(10):
-        while (await topic_configs(settings, name)).get("cleanup.policy") != "compact":
-            await asyncio.sleep(0.05)
+    await config_is(settings, name, "cleanup.policy", "compact")
     assert len(report.problems) == len(TOPICS)
     assert all("has 3 partitions, configured 5" in p for p in report.problems), report.problems
 
 
-async def test_a_config_the_broker_could_not_describe_is_reported_not_overwritten(settings: Settings) -> None:
+async def test_a_config_the_broker_could_not_describe_is_reported_not_overwritten() -> None:
+    settings = load_settings(shopsync_topic_prefix="p.", shopsync_topic_partitions=3, shopsync_topic_replication=1)
     name = topic_name(STORES, settings.shopsync_topic_prefix)
-    altered: list[object] = []
-
-    class Admin:  # the broker answers the describe with an error for the topic's config
-        async def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
-            return [{"topic": n, "partitions": [{"partition": p, "replicas": [1]} for p in range(3)]} for n in names]
-
-        async def describe_configs(self, resources: list[ConfigResource]) -> list[SimpleNamespace]:
-            return [SimpleNamespace(resources=[(2, "Corrupt message", 2, name, [])])]
-
-        async def alter_configs(self, resources: list[ConfigResource]) -> None:
-            altered.extend(resources)
-
+    admin = FakeAdmin({name: (1, {})}, unreadable={name: (2, "Corrupt message")})  # the describe answers an error
     report = EnsureReport()
     spec = next(s for s in TOPICS if s.name == STORES)
-    await _check_existing(Admin(), settings.model_copy(update={"shopsync_topic_partitions": 3}), [spec], report)
-    assert altered == [] and report.reconfigured == [] and report.unchanged == []
+    await _check_existing(admin, settings, [spec], report)  # type: ignore[arg-type]  # the fake
+    assert admin.altered == [] and report.reconfigured == [] and report.unchanged == []
     assert report.problems == [f"{name}: could not read its config (error 2: Corrupt message)"]
 
 
@@ -114,35 +108,6 @@ def test_a_min_insync_replicas_no_write_could_meet_is_refused(replication: int, 
         min_insync_replicas(replication, configured)
 
 
-class FakeAdmin:
-    """Answers like a broker holding `topics` (name → (replication factor, config)); records creates and alters."""
-
-    def __init__(self, topics: dict[str, tuple[int, dict[str, str]]]) -> None:
-        self.topics = topics
-        self.created: list[object] = []
-        self.altered: list[ConfigResource] = []
-
-    async def start(self) -> None: ...
-    async def close(self) -> None: ...
-
-    async def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
-        return [{"topic": n, "error_code": 0 if n in self.topics else 3,
-                 "partitions": [{"partition": p, "replicas": list(range(self.topics[n][0]))} for p in range(3)]
-                 if n in self.topics else []} for n in names]
-
-    async def describe_configs(self, resources: list[ConfigResource]) -> list[SimpleNamespace]:
-        return [SimpleNamespace(resources=[(0, "", 2, r.name, [(k, v) for k, v in self.topics[r.name][1].items()])
-                                           for r in resources])]
-
-    async def create_topics(self, new: list[object], validate_only: bool = False) -> SimpleNamespace:
-        if not validate_only:
-            self.created.extend(new)
-        return SimpleNamespace(topic_errors=[])
-
-    async def alter_configs(self, resources: list[ConfigResource]) -> None:
-        self.altered.extend(resources)
-
-
 async def fake_ensure(monkeypatch: pytest.MonkeyPatch, admin: FakeAdmin, **settings: object) -> EnsureReport:
     monkeypatch.setattr("shared.topic_admin.create_admin", lambda _settings: admin)
     spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
@@ -157,7 +122,8 @@ async def test_topics_created_with_replication_3_require_two_in_sync_replicas(mo
     assert topic.replication_factor == 3 and topic.topic_configs["min.insync.replicas"] == "2"  # type: ignore[attr-defined]
 
 
-async def test_a_min_insync_replicas_above_the_replication_factor_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_min_insync_replicas_above_the_replication_factor_creates_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     admin = FakeAdmin({})
     report = await fake_ensure(monkeypatch, admin, shopsync_topic_replication=3, shopsync_topic_min_insync_replicas=4)
     assert admin.created == [] and report.created == []
@@ -193,10 +159,7 @@ async def test_a_topic_with_fewer_replicas_than_configured_is_reported_and_keeps
 
 async def test_ensure_gives_replication_1_topics_min_insync_1_and_fixes_drift_in_it(settings: Settings) -> None:
     name = topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)
-    async with asyncio.timeout(10):  # a just-created topic's config may not be readable at once
-        while not (config := await topic_configs(settings, name)):
-            await asyncio.sleep(0.05)
-    assert config["min.insync.replicas"] == "1"
+    await config_is(settings, name, "min.insync.replicas", "1")  # a new topic's config may not be readable at once
     admin = create_admin(settings)
     await admin.start()
     try:
@@ -205,14 +168,10 @@ async def test_ensure_gives_replication_1_topics_min_insync_1_and_fixes_drift_in
                                                   configs={**spec.config(), "min.insync.replicas": "2"})])
     finally:
         await admin.close()
-    async with asyncio.timeout(10):
-        while (await topic_configs(settings, name)).get("min.insync.replicas") != "2":
-            await asyncio.sleep(0.05)
+    await config_is(settings, name, "min.insync.replicas", "2")
     report = await ensure_topics(settings)
     assert report.reconfigured == [f"{name}: min.insync.replicas=1 (was 2)"] and report.problems == []
-    async with asyncio.timeout(10):
-        while (await topic_configs(settings, name)).get("min.insync.replicas") != "1":
-            await asyncio.sleep(0.05)
+    await config_is(settings, name, "min.insync.replicas", "1")
 
 
 async def test_a_configured_min_insync_above_the_replication_is_a_problem_on_every_topic(settings: Settings) -> None:

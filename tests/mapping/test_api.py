@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -10,31 +10,44 @@ import pytest
 from services.mapping.api import MissingAdminToken, create_api
 from services.mapping.service import MappingService
 from shared.kafka import create_producer
+from shared.settings import load_settings
 from shared.topics import DLQ, ORDERS_INGESTED, topic_name
-from tests.mapping.conftest import SHOP, MappingHarness, make_order, publish
+from tests.fakes import MemoryProducer
+from tests.mapping_harness import SHOP, TOKEN, MappingHarness, make_order, publish
 from tests.topicview import TopicView
+from tests.waiting import eventually
+
+
+@pytest.fixture
+async def unit_api() -> AsyncIterator[tuple[httpx.AsyncClient, MappingService]]:
+    """The admin API over a service that is not running, its producer in memory: for the answers it gives before
+    anything is read or written (authentication, validation, the OpenAPI document). No broker."""
+    service = MappingService(load_settings(), MemoryProducer())  # type: ignore[arg-type]  # the fake
+    transport = httpx.ASGITransport(app=create_api(service, TOKEN))
+    async with httpx.AsyncClient(transport=transport, base_url="http://mapping") as client:
+        yield client, service
 
 
 async def wait_indexed(mapping: MappingHarness, count: int) -> None:
-    async with asyncio.timeout(30):
-        while len(mapping.service.state.orders) < count:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(mapping.service.state.orders) >= count, what=f"{count} orders indexed")
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "test-admin-token", "bearer test-admin-token"])
-async def test_admin_api_without_the_right_token_is_401(mapping: MappingHarness, header: str | None) -> None:
+async def test_admin_api_without_the_right_token_is_401(unit_api: tuple[httpx.AsyncClient, MappingService],
+                                                        header: str | None) -> None:
+    anonymous, service = unit_api
     headers = {"Authorization": header} if header else {}
-    async with httpx.AsyncClient(base_url=str(mapping.api.base_url)) as anonymous:
-        for method, path in (("GET", "/mappings"), ("PUT", f"/mappings/{SHOP}/A"), ("GET", "/unmapped"),
-                             ("POST", "/mappings/import"), ("POST", "/mappings/preview")):
-            answer = await anonymous.request(method, path, headers=headers, json={"product_code": "X"})
-            assert answer.status_code == 401 and answer.json()["error"] == "unauthorized"
-    assert mapping.service.table.mappings == {}
+    for method, path in (("GET", "/mappings"), ("PUT", f"/mappings/{SHOP}/A"), ("GET", "/unmapped"),
+                         ("POST", "/mappings/import"), ("POST", "/mappings/preview")):
+        answer = await anonymous.request(method, path, headers=headers, json={"product_code": "X"})
+        assert answer.status_code == 401 and answer.json()["error"] == "unauthorized"
+    assert service.table.mappings == {}
 
 
-async def test_api_refuses_to_start_without_a_token(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+async def test_api_refuses_to_start_without_a_token() -> None:
+    settings = load_settings()
     with pytest.raises(MissingAdminToken):
-        create_api(MappingService(mapping_settings, create_producer(mapping_settings)), "")
+        create_api(MappingService(settings, create_producer(settings)), "")
 
 
 @pytest.mark.parametrize(("path", "body", "code"), [
@@ -45,8 +58,10 @@ async def test_api_refuses_to_start_without_a_token(mapping_settings) -> None:  
     (f"/mappings/{SHOP}/RED-L", {"product_code": " P"}, "invalid_field"),
     ("/mappings/%20/RED-L", {"product_code": "P"}, "empty_field"),
 ])
-async def test_empty_or_padded_fields_are_400(mapping: MappingHarness, path: str, body: dict, code: str) -> None:
-    answer = await mapping.api.put(path, json=body)
+async def test_empty_or_padded_fields_are_400(unit_api: tuple[httpx.AsyncClient, MappingService], path: str,
+                                             body: dict[str, object], code: str) -> None:
+    api, _ = unit_api
+    answer = await api.put(path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 400 and answer.json()["error"] == code
 
 
@@ -66,14 +81,16 @@ async def test_sku_id_instead_of_seller_sku_is_422_naming_the_product_and_the_fi
 async def test_csv_import_is_all_or_nothing_and_names_the_line(mapping: MappingHarness) -> None:
     bad = f"shop_id,seller_sku,product_code\n{SHOP},RED-L,P-1\n{SHOP},BLUE-M,\n"
     answer = await mapping.api.post("/mappings/import", content=bad)
-    assert answer.status_code == 400 and answer.json()["detail"] == "line 3: product_code must be a non-empty string"
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "line 3: product_code must be a non-empty string"
     assert (await mapping.api.get("/mappings")).json() == []
     header = await mapping.api.post("/mappings/import", content="sku,code\nA,B\n")
     assert header.status_code == 400 and "line 1" in header.json()["detail"]
     good = f"shop_id,seller_sku,product_code\n{SHOP},RED-L,P-1\n{SHOP},BLUE-M,P-2\n"
     assert (await mapping.api.post("/mappings/import", content=good)).json() == {"imported": 2}
     rows = (await mapping.api.get("/mappings", params={"shop_id": SHOP})).json()
-    assert [(r["seller_sku"], r["product_code"], r["version"]) for r in rows] == [("BLUE-M", "P-2", 1), ("RED-L", "P-1", 1)]
+    assert [(r["seller_sku"], r["product_code"], r["version"]) for r in rows] == [("BLUE-M", "P-2", 1),
+                                                                                  ("RED-L", "P-1", 1)]
 
 
 async def test_get_put_versions_and_404(mapping: MappingHarness) -> None:
@@ -90,7 +107,8 @@ async def test_unmapped_lists_waiting_orders_and_preview_counts_them(mapping: Ma
                   make_order("o9", [("BLUE-M", "k2")]))
     await wait_indexed(mapping, 8)
     rows = (await mapping.api.get("/unmapped")).json()
-    assert [(r["seller_sku"], r["orders_waiting"], len(r["order_ids"])) for r in rows] == [("RED-L", 7, 5), ("BLUE-M", 1, 1)]
+    assert [(r["seller_sku"], r["orders_waiting"], len(r["order_ids"])) for r in rows] == [("RED-L", 7, 5),
+                                                                                          ("BLUE-M", 1, 1)]
     preview = (await mapping.api.post("/mappings/preview", json={"shop_id": SHOP, "seller_sku": "RED-L",
                                                                 "product_code": "P-1"})).json()
     assert preview == {"mapping_key": f"{SHOP}:RED-L", "open_orders_with_sku": 7, "would_reemit": 7}
@@ -100,8 +118,9 @@ async def test_unmapped_lists_waiting_orders_and_preview_counts_them(mapping: Ma
     assert same["would_reemit"] == 0
 
 
-async def test_openapi_document_describes_the_endpoints(mapping: MappingHarness) -> None:
-    doc = (await mapping.api.get("/openapi.json")).json()
+async def test_openapi_document_describes_the_endpoints(unit_api: tuple[httpx.AsyncClient, MappingService]) -> None:
+    api, _ = unit_api
+    doc = (await api.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     assert {"/mappings", "/mappings/{shop_id}/{seller_sku}", "/mappings/import", "/mappings/preview",
             "/unmapped"} <= set(doc["paths"])

@@ -3,30 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from typing import Any
 
 import httpx
+import orjson
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from services.mapping.enrich import enrich
+from services.mapping.service import GROUP, MappingService, _Rebalance
 from services.mapping.wiring import build_app
 from shared.envelope import header_map
-from shared.mappings import Mapping
-from tests.mapping.conftest import SHOP, TOKEN, WITHDRAWN, MappingHarness, make_order, publish
+from shared.kafka import create_producer, read_to_end
+from shared.mapping_table import MappingTable
+from shared.mappings import Mapping, mapping_key
+from shared.partitioner import murmur2
+from shared.settings import Settings
+from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+from tests.mapping_harness import SHOP, TOKEN, WITHDRAWN, MappingHarness, make_order, publish
 from tests.servers import serve_app
+from tests.topicview import TopicView, consumed_to_end
+from tests.waiting import eventually
 
 
-def by_key(records: list) -> dict[str, list[dict]]:
-    import orjson
-
-    out: dict[str, list[dict]] = {}
+def by_key(records: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         out.setdefault(r.key.decode(), []).append(orjson.loads(r.value))
     return out
 
 
+async def enriched_when_settled(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every `orders.enriched` value per key, once the mapping group has committed every order record.
+
+    It commits a record only after what it emitted for it is acknowledged, and the admin API answers a mapping
+    change only after the re-emissions it caused are: so nothing more is on its way for what happened so far.
+    """
+    async def consumed() -> bool:
+        return await consumed_to_end(settings, GROUP, ORDERS_INGESTED)
+
+    await eventually(consumed, every=0.1, what="the mapping service through every order record")
+    return by_key([r async for r in read_to_end(settings, ORDERS_ENRICHED)])
+
+
+def api(url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
 def test_enrich_flags_each_line_and_the_order() -> None:
     order = make_order("o1", [("RED-L", "k1"), ("RED-L", "k1"), ("", "k2"), ("BLUE-M", "k3")])
     doc = enrich(order, {f"{SHOP}:RED-L": Mapping("P-RED-L", "", "", 3)})
-    assert [l["mapping_status"] for l in doc["lines"]] == ["mapped", "mapped", "missing_seller_sku", "unmapped"]
+    assert [line["mapping_status"] for line in doc["lines"]] == ["mapped", "mapped", "missing_seller_sku", "unmapped"]
     assert doc["lines"][0]["product_code"] == "P-RED-L" and doc["lines"][3]["product_code"] is None
     assert "fill in the seller SKU on TikTok" in doc["lines"][2]["mapping_note"]
     assert [(i["seller_sku"], i["quantity"], i["mapping_status"]) for i in doc["items"]] == [
@@ -82,11 +110,8 @@ async def test_unrelated_and_withdrawn_orders_are_not_reemitted(mapping: Mapping
     async with mapping.enriched() as view:
         await view.until(lambda rs: len(rs) == 4)
         assert by_key(view.records)[f"{SHOP}:o3"][-1]["lifecycle"] == "withdrawn"
-        await mapping.put("RED-L", "P-1")
-        await view.until(lambda rs: len(rs) >= 5)
-        await asyncio.sleep(1.0)
-        await view.poll()
-        counts = {k: len(v) for k, v in by_key(view.records).items()}
+    assert (await mapping.put("RED-L", "P-1")).status_code == 200
+    counts = {k: len(v) for k, v in (await enriched_when_settled(mapping.settings)).items()}
     assert counts == {f"{SHOP}:o1": 2, f"{SHOP}:o2": 1, f"{SHOP}:o3": 2}
 
 
@@ -95,14 +120,12 @@ async def test_same_mapping_again_reemits_nothing(mapping: MappingHarness) -> No
     await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))
     async with mapping.enriched() as view:
         await view.until(lambda rs: len(rs) == 1)
-        await mapping.put("RED-L", "P-1")
-        await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))  # redelivered: same content
-        await mapping.put("BLUE-M", "P-2")  # a later change proves the consumer moved past both
-        await publish(mapping.settings, make_order("o9", [("BLUE-M", "k2")]))
-        await view.until(lambda rs: len(rs) == 2)
-        await asyncio.sleep(0.5)
-        await view.poll()
-    assert [r.key.decode() for r in view.records] == [f"{SHOP}:o1", f"{SHOP}:o9"]
+    await mapping.put("RED-L", "P-1")
+    await publish(mapping.settings, make_order("o1", [("RED-L", "k1")]))  # redelivered: same content
+    await mapping.put("BLUE-M", "P-2")
+    await publish(mapping.settings, make_order("o9", [("BLUE-M", "k2")]))
+    counts = {k: len(v) for k, v in (await enriched_when_settled(mapping.settings)).items()}
+    assert counts == {f"{SHOP}:o1": 1, f"{SHOP}:o9": 1}
 
 
 async def test_missing_seller_sku_is_flagged_with_the_fix(mapping: MappingHarness) -> None:
@@ -115,57 +138,52 @@ async def test_missing_seller_sku_is_flagged_with_the_fix(mapping: MappingHarnes
     assert unmapped[0]["mapping_status"] == "missing_seller_sku" and unmapped[0]["sku_id"] == "k9"
 
 
-async def test_restart_restores_the_index_and_continues_revisions(mapping_settings) -> None:  # type: ignore[no-untyped-def]
-    from shared.topics import ORDERS_ENRICHED
-    from tests.topicview import TopicView
-
+async def test_restart_restores_the_index_and_continues_revisions(mapping_settings: Settings) -> None:
     await publish(mapping_settings, make_order("o1", [("RED-L", "k1")]), make_order("o2", [("RED-L", "k1")]))
     app, _ = build_app(mapping_settings)
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
-        async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
-            await view.until(lambda rs: len(rs) == 2)
+    async with serve_app(app), TopicView(mapping_settings, ORDERS_ENRICHED) as view:
+        await view.until(lambda rs: len(rs) == 2)
     app2, service2 = build_app(mapping_settings)  # a restarted instance: same group, state from the topics
-    async with serve_app(app2) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
-        async with asyncio.timeout(30):
-            while not service2.state.orders:
-                await asyncio.sleep(0.05)
+    async with serve_app(app2) as url, api(url) as http:
+        await eventually(lambda: service2.state.orders, what="the open orders restored")
         assert set(service2.state.orders) == {f"{SHOP}:o1", f"{SHOP}:o2"}
-        await api.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})
+        await http.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})
         async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
             await view.until(lambda rs: len(rs) == 4)
             latest = {r.key.decode(): r for r in view.records}
-    import orjson
-
     assert {orjson.loads(r.value)["revision"] for r in latest.values()} == {2}
 
 
-async def test_two_instances_reemit_each_affected_order_once(mapping_settings) -> None:  # type: ignore[no-untyped-def]
-    from shared.topics import ORDERS_ENRICHED
-    from tests.topicview import TopicView
+def same_partition_as(key: str, partitions: int) -> str:
+    """A seller SKU whose mapping key lands on the same `shopsync.mappings` partition as `key`."""
+    def partition(k: str) -> int:
+        return (murmur2(k.encode()) & 0x7FFFFFFF) % partitions
 
+    return next(sku for n in itertools.count() if partition(mapping_key(SHOP, sku := f"MARK-{n}")) == partition(key))
+
+
+async def test_two_instances_reemit_each_affected_order_once(mapping_settings: Settings) -> None:
     orders = [make_order(f"o{i}", [("RED-L", "k1")]) for i in range(30)]
     await publish(mapping_settings, *orders)
     app1, s1 = build_app(mapping_settings)
     app2, s2 = build_app(mapping_settings)
-    async with serve_app(app1) as url1, serve_app(app2):
+    async with serve_app(app1) as url1, serve_app(app2), api(url1) as http:
         async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
             await view.until(lambda rs: len(rs) == 30)
-            async with asyncio.timeout(30):  # both members own partitions once the group settles
-                while not (s1.consumer and s2.consumer and s1.consumer.assignment() and s2.consumer.assignment()
-                           and len(s1.state.orders) + len(s2.state.orders) == 30):
-                    await asyncio.sleep(0.1)
-            async with httpx.AsyncClient(base_url=url1, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
-                await api.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})
-            await view.until(lambda rs: len(rs) >= 60)
-            await asyncio.sleep(1.0)
-            await view.poll()
-    counts = {k: len(v) for k, v in by_key(view.records).items()}
+        await eventually(lambda: (s1.consumer and s2.consumer and s1.consumer.assignment() and s2.consumer.assignment()
+                                  and len(s1.state.orders) + len(s2.state.orders) == 30),
+                         every=0.1, what="both members owning partitions once the group settles")
+        await http.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})  # to s1; s2 follows the topic
+        # s2 re-emits its share while following the mapping topic: a later mapping on the same partition that it
+        # has applied proves it is through the first (a follower applies a partition's records in order)
+        marker = same_partition_as(mapping_key(SHOP, "RED-L"), mapping_settings.shopsync_topic_partitions)
+        await http.put(f"/mappings/{SHOP}/{marker}", json={"product_code": "P-MARK"})
+        await eventually(lambda: mapping_key(SHOP, marker) in s2.table.mappings, what="the second instance through")
+        counts = {k: len(v) for k, v in (await enriched_when_settled(mapping_settings)).items()}
     assert counts == {o.key: 2 for o in orders}
 
 
 def test_table_ignores_records_older_than_what_it_applied() -> None:
-    from shared.mapping_table import MappingTable
-
     table = MappingTable()
     assert table.apply("s:A", Mapping("P-2", "", "", 2), offset=5)
     assert not table.apply("s:A", Mapping("P-1", "", "", 1), offset=3)  # the follower replaying history
@@ -174,18 +192,9 @@ def test_table_ignores_records_older_than_what_it_applied() -> None:
     assert table.apply("s:A", None, offset=6) and "s:A" not in table.mappings
 
 
-async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner(mapping_settings: Settings) -> None:
     """aiokafka rebalances beside the consuming loop: a batch still in hand after its partition was revoked must
     not be enriched against the dropped state (that emitted a second revision 1 once under load)."""
-    import orjson
-    from aiokafka import TopicPartition
-    from aiokafka.structs import ConsumerRecord
-
-    from services.mapping.service import MappingService, _Rebalance
-    from shared.kafka import create_producer
-    from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
-    from tests.topicview import TopicView
-
     topic = topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix)
 
     def record(order_id: str, offset: int) -> ConsumerRecord:
@@ -203,26 +212,17 @@ async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner(map
         assert not await service.on_order_record(record("o1", 0), fetched_in)  # redelivered to the next owner
         assert not await service.on_order_record(record("o2", 1), fetched_in)
         assert await service.on_order_record(record("o2", 1), service.generation)  # fetched after: processed
-        await service.flush()
+        await service.flush()  # every emission acknowledged: the topic holds them all
     finally:
         await producer.stop()
-    async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
-        await view.until(lambda rs: len(rs) >= 2)
-        await view.poll()
-    assert sorted((r.key.decode(), orjson.loads(r.value)["revision"]) for r in view.records) == [
+    enriched = [r async for r in read_to_end(mapping_settings, ORDERS_ENRICHED)]
+    assert sorted((r.key.decode(), orjson.loads(r.value)["revision"]) for r in enriched) == [
         (f"{SHOP}:o1", 1), (f"{SHOP}:o2", 1)]
 
 
-async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mapping_settings) -> None:  # type: ignore[no-untyped-def]
+async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mapping_settings: Settings) -> None:
     """aiokafka returns records of newly assigned partitions before on_partitions_assigned has finished: an order
     the previous owner enriched (but did not commit) must not get a second revision 1 from the new owner."""
-    import orjson
-    from aiokafka import TopicPartition
-
-    from services.mapping.service import MappingService
-    from shared.kafka import create_producer
-    from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
-    from tests.topicview import TopicView
 
     class SlowRestore(MappingService):
         async def restore(self, partitions: set[int]) -> None:
@@ -240,20 +240,22 @@ async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mappi
         await previous_owner.flush()
         service = SlowRestore(mapping_settings, producer)
         running = asyncio.create_task(service.run(stop))
-        async with asyncio.timeout(30):  # the new owner consumed o1 and committed past it
-            while service.consumer is None or not service.consumer.assignment():
-                await asyncio.sleep(0.05)
-            tps = [TopicPartition(topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix), p)
-                   for p in range(mapping_settings.shopsync_topic_partitions)]
-            while sum([await service.consumer.committed(tp) or 0 for tp in tps]) < 1:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: service.consumer is not None and service.consumer.assignment(),
+                         what="the new owner assigned")
+        assert service.consumer is not None
+        consumer = service.consumer
+        tps = [TopicPartition(topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix), p)
+               for p in range(mapping_settings.shopsync_topic_partitions)]
+
+        async def committed_past_o1() -> bool:
+            return sum([await consumer.committed(tp) or 0 for tp in tps]) >= 1
+
+        await eventually(committed_past_o1, what="the new owner consumed o1 and committed past it")
         stop.set()
         await running
     finally:
         stop.set()
         await producer.stop()
-    async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
-        await view.until(lambda rs: len(rs) >= 1)
-        await view.poll()
-    assert [orjson.loads(r.value)["revision"] for r in view.records] == [1]
+    enriched = [r async for r in read_to_end(mapping_settings, ORDERS_ENRICHED)]
+    assert [orjson.loads(r.value)["revision"] for r in enriched] == [1]
     assert service.metrics.unchanged._value.get() == 2  # found unchanged by the restore, then by the consumer

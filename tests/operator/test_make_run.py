@@ -17,10 +17,11 @@ from shared.topics import ORDERS_ENRICHED
 from shopsync.demo import demo_topic_prefix
 from tests.servers import free_port
 from tests.topicview import TopicView
+from tests.waiting import eventually
 
 
 async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: Settings, tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync")}
+    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync", "owner")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
@@ -29,23 +30,22 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]), "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
         "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
         "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
-        "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]),
+        "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]), "SHOPSYNC_STORES_OWNER_PORT": str(ports["owner"]),
     })
     # KAFKA_BOOTSTRAP_SERVERS is set, as for an external cluster: the demo runs there only when asked to
-    proc = subprocess.Popen([sys.executable, "-m", "shopsync", "run", "--demo"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "shopsync", "run", "--demo"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # forking blocks: off the loop
     demo = settings.model_copy(update={"shopsync_topic_prefix": demo_topic_prefix(settings.shopsync_topic_prefix)})
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in proc.stdout or []), daemon=True)
     reader.start()
     try:
         async with TopicView(demo, ORDERS_ENRICHED) as view:
-            await view.until(lambda rs: len(rs) >= 3 or proc.poll() is not None, timeout=120)
+            await view.until(lambda rs: len(rs) >= 3 or proc.poll() is not None, within=120)
         assert proc.poll() is None, "".join(lines)
         assert {v["store_nickname"] for v in view.values()} == {"Main store"}
-        async with asyncio.timeout(180):  # the walkthrough (ship back, stock) is printed before "Running."
-            while not any(line.startswith("Running.") for line in lines) and proc.poll() is None:
-                await asyncio.sleep(0.2)
+        await eventually(lambda: any(line.startswith("Running.") for line in lines) or proc.poll() is not None,
+                         within=180, every=0.2, what="the walkthrough (ship back, stock), printed before Running.")
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.to_thread(proc.wait, 60)
@@ -53,7 +53,6 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         output = "".join(lines)
     assert proc.returncode == 0, output
     assert "Linked:" in output and "left unmapped on purpose" in output and "Stopped." in output
-    # the walkthrough reports store sync's answers; their content is store sync's tests' job (tests/store_sync):
-    # under a loaded full suite store sync has been seen to answer after the demo's 60 s wait (closing note)
-    assert "Shipped back: order" in output and "Stock: OMS-RED-S = 25 →" in output
+    assert "(mark_package_shipped); TikTok now shows AWAITING_COLLECTION" in output
+    assert "Stock: OMS-RED-S = 25 → applied; TikTok RED-S in LA Warehouse now 25" in output
     assert [r async for r in read_to_end(settings, ORDERS_ENRICHED)] == []  # nothing in the non-demo topics

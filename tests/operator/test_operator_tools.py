@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import orjson
@@ -19,9 +22,10 @@ from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS,
 from shopsync.cli import cli
 from shopsync.operator.dlq import list_dead_letters, redrive
 from shopsync.operator.offsets import GroupActive, apply_reset, plan_reset
-from tests.mapping.conftest import SHOP, make_order
+from tests.mapping_harness import SHOP, make_order
 from tests.servers import serve_app
 from tests.topicview import TopicView
+from tests.waiting import eventually
 
 
 async def test_offsets_reset_refuses_active_members_then_resets(settings: Settings) -> None:
@@ -34,10 +38,14 @@ async def test_offsets_reset_refuses_active_members_then_resets(settings: Settin
     group = f"{settings.shopsync_topic_prefix}g"
     consumer = create_consumer(settings, group, DLQ, client_id="busy-member")
     await consumer.start()
-    async with asyncio.timeout(30):
-        got = 0
-        while got < 5:
-            got += sum(len(b) for b in (await consumer.getmany(timeout_ms=200)).values())
+    got = 0
+
+    async def all_five() -> bool:
+        nonlocal got
+        got += sum(len(b) for b in (await consumer.getmany(timeout_ms=200)).values())
+        return got >= 5
+
+    await eventually(all_five, within=30, every=0, what="the five records consumed")
     await consumer.commit()
     with pytest.raises(GroupActive, match="busy-member"):
         await plan_reset(settings, group, "earliest", None, None)
@@ -55,10 +63,9 @@ async def test_dlq_redrive_republishes_once(settings: Settings) -> None:
     source = topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)
     sent = await producer.send_and_wait(source, b'{"bad": true}', key=b"1:2", headers=[("ce_id", b"n1")])
 
-    class Rec:  # the shape send_to_dlq reads
-        topic, partition, offset, key, value, headers = source, sent.partition, sent.offset, b"1:2", b'{"bad": true}', [("ce_id", b"n1")]
-
-    await send_to_dlq(producer, settings, Rec, "undecodable_webhook: test", time.time())
+    record = SimpleNamespace(topic=source, partition=sent.partition, offset=sent.offset, key=b"1:2",  # what it reads
+                             value=b'{"bad": true}', headers=[("ce_id", b"n1")])
+    await send_to_dlq(producer, settings, record, "undecodable_webhook: test", time.time())
     await producer.stop()
     letters = await list_dead_letters(settings)
     assert [(i.letter.reason, i.letter.source_topic, i.redriven) for i in letters] == [
@@ -84,7 +91,7 @@ async def test_tail_prints_records_as_json(settings: Settings, monkeypatch: pyte
     assert unknown.exit_code != 0 and "unknown topic" in unknown.output
 
 
-async def test_audit_indexes_each_step_by_order(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_audit_indexes_each_step_by_order(settings: Settings, tmp_path: Path) -> None:
     producer = create_producer(settings)
     await producer.start()
     p = settings.shopsync_topic_prefix
@@ -101,9 +108,11 @@ async def test_audit_indexes_each_step_by_order(settings: Settings, tmp_path) ->
     await producer.stop()
     app = create_audit_app(settings, AuditStore(tmp_path / "audit.db"))
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        async with asyncio.timeout(30):
-            while len(rows := (await http.get("/orders/o1", params={"shop_id": SHOP})).json()) < 3:
-                await asyncio.sleep(0.1)
+        async def indexed() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = (await http.get("/orders/o1", params={"shop_id": SHOP})).json()
+            return rows if len(rows) >= 3 else None
+
+        rows = await eventually(indexed, every=0.1, what="three steps of o1 indexed")
     assert [r["kind"] for r in rows] == ["webhook", "skipped", "accepted"]
     assert rows[1]["detail"]["reasons"] == ["status:ON_HOLD"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,16 +14,17 @@ import pytest
 from click.testing import CliRunner
 
 from services.mapping.service import MappingService
-from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
+from shared.envelope import header_map, rfc3339
 from shared.kafka import create_producer, read_to_end
 from shared.orders import IngestedOrder
 from shared.partitioner import murmur2
 from shared.settings import Settings
 from shared.topic_admin import ensure_topics
-from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, TOPICS, topic_name
+from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, TOPICS
 from shopsync.cli import cli
 from shopsync.operator.replay import Selection, Sent, Stored, Summary, find_shadowed, read_orders, replay, republish
-from tests.mapping.conftest import SHOP, WITHDRAWN, MappingHarness, make_order, publish
+from tests.mapping_harness import SHOP, WITHDRAWN, MappingHarness, make_order, publish
+from tests.waiting import eventually
 
 HOUR_MS = 3600 * 1000
 FAST_COMPACTION = {"segment.ms": "100", "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "100"}
@@ -31,18 +33,7 @@ FAST_COMPACTION = {"segment.ms": "100", "min.cleanable.dirty.ratio": "0.01", "de
 # ---- helpers ---------------------------------------------------------------------------------------------------
 async def publish_at(settings: Settings, at_ms: int, *orders: IngestedOrder) -> None:
     """Publish orders on `orders.ingested` as the ingest would, with the record timestamp `at_ms`."""
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        topic = topic_name(ORDERS_INGESTED, settings.shopsync_topic_prefix)
-        for order in orders:
-            value = orjson.dumps(order.to_dict())
-            event = CloudEvent(id=f"{order.key}:{order.order_version}", source="test", type="shopsync.order.ingested",
-                               data=value, subject=order.key)
-            await producer.send_and_wait(topic, value, key=order.key.encode(), headers=to_headers(event),
-                                         timestamp_ms=at_ms)
-    finally:
-        await producer.stop()
+    await publish(settings, *orders, at_ms=at_ms)
 
 
 async def records_by_key(settings: Settings, topic: str) -> dict[str, list[Any]]:
@@ -122,7 +113,7 @@ async def fast_compaction(settings: Settings) -> None:
     assert not report.problems, report.problems
 
 
-async def until_compacted(settings: Settings, keys: set[str], timeout: float = 90.0) -> dict[str, list[Any]]:
+async def until_compacted(settings: Settings, keys: set[str], within: float = 90.0) -> dict[str, list[Any]]:
     """Keep rolling segments (one filler order per partition, so the newest records leave the active segment)
     until every key in `keys` has a single record left on `orders.ingested`; then every record per key."""
     partitions = settings.shopsync_topic_partitions
@@ -131,15 +122,16 @@ async def until_compacted(settings: Settings, keys: set[str], timeout: float = 9
     while len(fillers) < partitions:
         n += 1
         fillers.setdefault((murmur2(f"{SHOP}:filler{n}".encode()) & 0x7FFFFFFF) % partitions, f"filler{n}")
-    version = 0
-    async with asyncio.timeout(timeout):
-        while True:
-            version += 1
-            await publish(settings, *[make_order(name, [("RED-L", "k1")], version) for name in fillers.values()])
-            ingested = await records_by_key(settings, ORDERS_INGESTED)
-            if all(len(ingested.get(key, ())) == 1 for key in keys):
-                return ingested
-            await asyncio.sleep(0.25)  # poll interval: the cleaner runs at its own pace, the deadline bounds it
+    versions = itertools.count(1)
+
+    async def compacted() -> dict[str, list[Any]] | None:
+        version = next(versions)
+        await publish(settings, *[make_order(name, [("RED-L", "k1")], version) for name in fillers.values()])
+        ingested = await records_by_key(settings, ORDERS_INGESTED)
+        return ingested if all(len(ingested.get(key, ())) == 1 for key in keys) else None
+
+    # polled every 0.25 s: the cleaner runs at its own pace, the deadline bounds it
+    return await eventually(compacted, within=within, every=0.25, what=f"{len(keys)} keys compacted to one record")
 
 
 # ---- the time window selects orders, never versions ------------------------------------------------------------
@@ -280,6 +272,6 @@ async def test_replay_selection_by_order_id_incomplete_and_time(mapping: Mapping
     assert (by_id.selected, incomplete.selected, recent.selected, older.selected) == (2, 2, 1, 2)
 
 
-def test_replay_cli_rejects_bad_times(settings: Settings) -> None:
+def test_replay_cli_rejects_bad_times() -> None:
     result = CliRunner().invoke(cli, ["replay", "--from", "yesterday"])
     assert result.exit_code != 0 and "--from 'yesterday'" in result.output

@@ -82,6 +82,7 @@ def test_a_service_refuses_to_start_naming_the_weak_variable(command: str, varia
     assert STRONG not in output and GOOD["SHOPSYNC_SECRET_KEY"] not in output  # never echoes a secret
 
 
+@pytest.mark.integration  # starts `python -m services.mapping`
 def test_python_m_service_refuses_too(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_", "KAFKA_"))}
     env.update(GOOD, SHOPSYNC_ADMIN_TOKEN="change-me", SHOPSYNC_MAPPING_PORT="1")

@@ -1,108 +1,118 @@
-"""An end-to-end harness: sandbox → gateway (real HTTP) → Kafka → ingest service, stores linked through OAuth."""
+"""The ingest worker on the session broker with a scripted TikTok, fed webhook records by hand (the whole ingest
+over the sandbox is the `harness` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
-from services.order_ingest.service import IngestService
-from services.webhook_gateway.oauth import oauth_routes
-from services.webhook_gateway.publisher import PublishFailed
-from services.webhook_gateway.wiring import build_app
-from shared.kafka import create_producer
+from services.order_ingest.fetch import OrderFetcher
+from services.order_ingest.metrics import IngestMetrics
+from services.order_ingest.outputs import OrderOutputs
+from services.order_ingest.service import GROUP
+from services.order_ingest.worker import IngestWorker
+from shared.kafka import create_consumer, create_producer
 from shared.settings import Settings
-from shared.stores.crypto import generate_key
-from shared.stores.linking import new_pending_link
-from shared.stores.table import StoreTable, StoreWriter
-from shared.tiktok.client import TikTokClient
-from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED
-from tests.conftest import Sandbox
-from tests.servers import serve_app
-from tests.topicview import TopicView
+from shared.stores.crypto import TokenCipher, generate_key
+from shared.stores.tokens import TokenKeeper
+from shared.topics import TIKTOK_WEBHOOKS, topic_name
+from tests.fakes import UPDATE_TIMES, FakeTikTok, linked_store
+from tests.stores.memory_owner import MemoryOwner
+from tests.waiting import eventually
+
+SHOP_A, SHOP_B = "1001", "1002"
+_notifications = itertools.count(1)
 
 
 @dataclass
-class Harness:
+class Rig:
+    """An `IngestWorker` over linked stores; webhook records are pushed by hand on partition 0 of the topic."""
+
     settings: Settings
-    sandbox: Sandbox
-    gateway_url: str
-    service: IngestService | None = None
+    tiktok: FakeTikTok
+    worker: IngestWorker
+    producer: AIOKafkaProducer
+    metrics: IngestMetrics
+    owner: MemoryOwner
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    refuse: Callable[[dict[str, Any]], bool] = lambda doc: False  # webhooks the gateway answers 503 to
 
-    def client(self) -> TikTokClient:
-        return TikTokClient(app_key=self.sandbox.config.app_key, app_secret=self.sandbox.config.app_secret,
-                            api_base=self.sandbox.base_url, auth_base=self.sandbox.base_url, max_retries=3)
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.worker.run(self.stop))
 
-    async def link(self, nickname: str = "Main store", warehouse: str = "LA Warehouse", shop_id: str | None = None,
-                   **options: Any) -> httpx.Response:
-        """The seller's journey: `stores link`, consent at TikTok, the redirect to our callback."""
-        record, url = new_pending_link(self.settings, nickname, warehouse, **options)
-        await write_store(self.settings, record)
-        state = parse_qs(urlparse(url).query)["state"][0]
-        async with httpx.AsyncClient() as http:
-            params = {"service_id": self.sandbox.config.service_id, "state": state}
-            if shop_id:
-                params["shop_id"] = shop_id
-            consent = await http.get(self.sandbox.base_url + "/open/authorize", params=params)
-            return await http.get(consent.headers["location"])
+    async def push(self, shop_id: str, order_id: str, status: str | None = "AWAITING_SHIPMENT",
+                   event_type: int = 1, update_time: int | None = None, notification_id: str | None = None) -> int:
+        """An order webhook as the gateway writes it (dated now and a new notification unless told); its offset."""
+        data = {"order_id": order_id, **({"order_status": status} if status else {}),
+                "update_time": next(UPDATE_TIMES) if update_time is None else update_time}
+        return await self.send(shop_id, f"{shop_id}:{order_id}", {
+            "type": event_type, "shop_id": shop_id, "timestamp": 1, "data": data,
+            "tts_notification_id": notification_id or f"n-{order_id}-{next(_notifications)}"})
 
-    async def start_ingest(self) -> None:
-        self.service = IngestService(self.settings, client=self.client())
-        self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
+    async def send(self, shop_id: str, key: str, webhook: dict[str, object]) -> int:
+        """Any webhook document, keyed `key`; its offset."""
+        meta = await self.producer.send_and_wait(topic_name(TIKTOK_WEBHOOKS, self.settings.shopsync_topic_prefix),
+                                                 orjson.dumps(webhook), key=key.encode(), partition=0)
+        return int(meta.offset)
 
-    async def create_order(self, **spec: Any) -> dict[str, Any]:
-        answer = await self.sandbox.control("POST", "/sandbox/orders", spec)
-        assert answer.status_code == 201, answer.text
-        return answer.json()
+    async def committed(self) -> int | None:
+        tp = TopicPartition(topic_name(TIKTOK_WEBHOOKS, self.settings.shopsync_topic_prefix), 0)
+        offset: int | None = await self.worker.consumer.committed(tp)
+        return offset
 
-    async def move(self, order_id: str, status: str) -> dict[str, Any]:
-        return (await self.sandbox.control("POST", f"/sandbox/orders/{order_id}/status", {"status": status})).json()
+    async def until_committed(self, offset: int) -> None:
+        async def reached() -> bool:
+            assert self.task is None or not self.task.done(), "the worker stopped"
+            return await self.committed() == offset
 
-    async def stores(self) -> StoreTable:
-        return await StoreTable().load(self.settings)
+        await eventually(reached, within=20, what=lambda: f"offset {offset} committed")
 
 
-async def write_store(settings: Settings, record: Any) -> None:
-    producer = create_producer(settings)
-    await producer.start()
-    await StoreWriter(producer, settings).put(record)
-    await producer.stop()
+RigFactory = Callable[[str, dict[str, str]], Awaitable[Rig]]
 
 
 @pytest.fixture
-async def harness(settings: Settings, sandbox: Sandbox) -> AsyncIterator[Harness]:
-    s = settings.model_copy(update={
-        "shopsync_secret_key": type(settings.shopsync_secret_key)(generate_key()),
-        "tiktok_service_id": sandbox.config.service_id, "tiktok_authorize_url": sandbox.base_url + "/open/authorize",
-        "shopsync_reconcile_interval_s": 0.0, "shopsync_coalesce_ms": 20})
-    h = Harness(s, sandbox, "")
-    app = build_app(s, extra_routes=oauth_routes(s, client_factory=h.client))
-    publisher = app.state.publisher
-    publish = publisher.publish
+async def make_rig(settings: Settings) -> AsyncIterator[RigFactory]:
+    """A worker whose SHOPSYNC_SECRET_KEY is `keys`, over stores {shop id: the key its tokens are encrypted with}."""
+    made: list[Rig] = []
 
-    async def refusing(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        if h.refuse(orjson.loads(value)):  # as if Kafka did not answer: the gateway's own 503 path
-            raise PublishFailed("refused by the test")
-        await publish(key, value, headers)
+    async def make(keys: str, stores: dict[str, str]) -> Rig:
+        tiktok = FakeTikTok()
+        owner = MemoryOwner(tiktok, TokenCipher(keys), *(linked_store(shop, TokenCipher(key))
+                                                         for shop, key in stores.items()))
+        table = owner.table
+        producer = create_producer(settings)
+        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS)
+        await producer.start()
+        await consumer.start()
+        metrics = IngestMetrics()
+        tokens = TokenKeeper(table, owner, tiktok, TokenCipher(keys))  # type: ignore[arg-type]  # the fakes
+        fetcher = OrderFetcher(table, tokens, tiktok, metrics, retry_base_s=0.05)  # type: ignore[arg-type]  # the fake
+        worker = IngestWorker(settings, consumer, producer, OrderOutputs(producer, settings), table, fetcher,
+                              metrics)
+        made.append(rig := Rig(settings, tiktok, worker, producer, metrics, owner))
+        return rig
 
-    publisher.publish = refusing
-    async with serve_app(app) as url:
-        h.gateway_url = url
-        await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/webhooks/tiktok",
-                                                          "redirect_url": url + "/oauth/tiktok/callback"})
-        yield h
-        h.stop.set()
-        if h.task is not None:
-            await h.task
+    try:
+        yield make
+    finally:
+        for rig in made:
+            rig.stop.set()
+            if rig.task is not None:
+                await rig.task
+            await rig.worker.consumer.stop()
+            await rig.producer.stop()
 
 
-__all__ = ["DLQ", "ORDERS_INGESTED", "ORDERS_SKIPPED", "Harness", "TopicView"]
+@pytest.fixture
+async def rig(make_rig: RigFactory) -> Rig:
+    """A worker over two linked shops, SHOP_A and SHOP_B, under one key."""
+    key = generate_key()
+    return await make_rig(key, {SHOP_A: key, SHOP_B: key})

@@ -9,10 +9,13 @@ import orjson
 from click.testing import CliRunner, Result
 
 from services.order_ingest.service import IngestService, admin_app
+from shared.topics import ORDERS_INGESTED
 from shopsync.cli import cli
-from tests.conftest import US_SHOP
-from tests.order_ingest.conftest import ORDERS_INGESTED, Harness, TopicView
+from tests.ingest_harness import Harness
+from tests.sandbox import US_SHOP
 from tests.servers import serve_app
+from tests.topicview import TopicView
+from tests.waiting import eventually
 
 LA, NJ = "7000000000000000001", "7000000000000000002"
 
@@ -73,9 +76,12 @@ async def test_admin_port_serves_health_and_metrics(harness: Harness) -> None:
             await view.until(lambda rs: len(rs) == 1)
         async with httpx.AsyncClient(base_url=url) as http:
             assert (await http.get("/healthz")).text == "ok"
-            async with asyncio.timeout(10):
-                while "ingest_orders_accepted_total 1.0" not in (text := (await http.get("/metrics")).text):
-                    await asyncio.sleep(0.1)
+
+            async def counted() -> str | None:
+                text = (await http.get("/metrics")).text
+                return text if "ingest_orders_accepted_total 1.0" in text else None
+
+            text = await eventually(counted, within=10, every=0.1, what="the accepted order counted")
     for name in ("ingest_events_consumed_total", 'ingest_api_calls_total{call="get_order_detail"}',
                  "ingest_consumer_lag", "orders_found_by_poll_total"):
         assert name in text

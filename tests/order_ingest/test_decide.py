@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from services.order_ingest.decide import Decision, OrderFacts, decide, skip_without_fetch
 from services.order_ingest.normalize import normalize_order
 from shared.stores.model import DEAUTHORIZED, LINKED, StoreRecord
+from shared.tiktok.orders import parse_order
 
-STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "CANCELLED"]
-FULFILMENT = ["FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"]
-SHIPPING = ["SELLER", "TIKTOK"]
-WAREHOUSE = ["linked", "other", "no_filter"]
+BY_SELLER, BY_TIKTOK = "FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"
+LA_ONLY, EVERY_WAREHOUSE = ["w-la"], []  # the linked store's warehouses (none named: it takes them all)
+ACCEPT = Decision("accept")
+
+
+def skip(*reasons: str) -> Decision:
+    return Decision("skip", reasons)
 
 
 def store(**changes: object) -> StoreRecord:
@@ -24,23 +26,45 @@ def store(**changes: object) -> StoreRecord:
     return base
 
 
-@pytest.mark.parametrize(("status", "fulfilment", "shipping", "warehouse"),
-                         list(itertools.product(STATUSES, FULFILMENT, SHIPPING, WAREHOUSE)))
-def test_decision_table(status: str, fulfilment: str, shipping: str, warehouse: str) -> None:
-    the_store = store(warehouse_ids=[] if warehouse == "no_filter" else ["w-la"])
-    order = OrderFacts(status, fulfilment, shipping, "w-other" if warehouse == "other" else "w-la")
-    decision = decide(order, the_store, accepted_before=False)
-    expected: list[str] = []
-    if status != "AWAITING_SHIPMENT":
-        expected.append(f"status:{status}")
-    if fulfilment != "FULFILLMENT_BY_SELLER":
-        expected.append(f"fulfillment_type:{fulfilment}")
-    if shipping != "SELLER":
-        expected.append(f"shipping_type:{shipping}")
-    if warehouse == "other":
-        expected.append("warehouse:w-other:not_linked")
-    assert decision.kind == ("accept" if not expected else "skip")
-    assert list(decision.reasons) == expected
+# (status, fulfillment type, shipping type, the order's warehouse, the store's warehouses) -> the decision, its
+# reasons in the order they are given
+DECISIONS = [
+    (("AWAITING_SHIPMENT", BY_SELLER, "SELLER", "w-la", LA_ONLY), ACCEPT),
+    (("AWAITING_SHIPMENT", BY_SELLER, "SELLER", "w-other", EVERY_WAREHOUSE), ACCEPT),
+    (("AWAITING_SHIPMENT", BY_SELLER, "SELLER", "w-other", LA_ONLY), skip("warehouse:w-other:not_linked")),
+    (("UNPAID", BY_SELLER, "SELLER", "w-la", LA_ONLY), skip("status:UNPAID")),
+    (("ON_HOLD", BY_SELLER, "SELLER", "w-la", LA_ONLY), skip("status:ON_HOLD")),
+    (("AWAITING_COLLECTION", BY_SELLER, "SELLER", "w-la", LA_ONLY), skip("status:AWAITING_COLLECTION")),
+    (("IN_TRANSIT", BY_SELLER, "SELLER", "w-la", EVERY_WAREHOUSE), skip("status:IN_TRANSIT")),
+    (("CANCELLED", BY_SELLER, "SELLER", "w-la", LA_ONLY), skip("status:CANCELLED")),
+    (("CANCEL", BY_SELLER, "SELLER", "w-la", LA_ONLY), skip("status:CANCELLED")),  # the webhooks' spelling
+    (("AWAITING_SHIPMENT", BY_TIKTOK, "SELLER", "w-la", LA_ONLY), skip("fulfillment_type:FULFILLMENT_BY_TIKTOK")),
+    (("AWAITING_SHIPMENT", "", "SELLER", "w-la", LA_ONLY), skip("fulfillment_type:UNKNOWN")),
+    (("AWAITING_SHIPMENT", BY_SELLER, "TIKTOK", "w-la", LA_ONLY), skip("shipping_type:TIKTOK")),
+    (("AWAITING_SHIPMENT", BY_SELLER, "", "w-la", EVERY_WAREHOUSE), skip("shipping_type:UNKNOWN")),
+    (("AWAITING_SHIPMENT", BY_TIKTOK, "TIKTOK", "w-la", LA_ONLY),
+     skip("fulfillment_type:FULFILLMENT_BY_TIKTOK", "shipping_type:TIKTOK")),
+    (("AWAITING_SHIPMENT", BY_TIKTOK, "SELLER", "w-other", LA_ONLY),
+     skip("fulfillment_type:FULFILLMENT_BY_TIKTOK", "warehouse:w-other:not_linked")),
+    (("IN_TRANSIT", BY_SELLER, "SELLER", "w-other", LA_ONLY),
+     skip("status:IN_TRANSIT", "warehouse:w-other:not_linked")),
+    (("CANCELLED", BY_TIKTOK, "SELLER", "w-other", EVERY_WAREHOUSE),
+     skip("status:CANCELLED", "fulfillment_type:FULFILLMENT_BY_TIKTOK")),
+    (("ON_HOLD", BY_SELLER, "TIKTOK", "w-other", LA_ONLY),
+     skip("status:ON_HOLD", "shipping_type:TIKTOK", "warehouse:w-other:not_linked")),
+    (("UNPAID", BY_TIKTOK, "TIKTOK", "w-other", LA_ONLY),
+     skip("status:UNPAID", "fulfillment_type:FULFILLMENT_BY_TIKTOK", "shipping_type:TIKTOK",
+          "warehouse:w-other:not_linked")),
+    (("AWAITING_COLLECTION", BY_TIKTOK, "TIKTOK", "w-other", EVERY_WAREHOUSE),
+     skip("status:AWAITING_COLLECTION", "fulfillment_type:FULFILLMENT_BY_TIKTOK", "shipping_type:TIKTOK")),
+]
+
+
+@pytest.mark.parametrize(("facts", "expected"), DECISIONS)
+def test_decision_table(facts: tuple[str, str, str, str, list[str]], expected: Decision) -> None:
+    status, fulfillment, shipping, warehouse, linked = facts
+    order = OrderFacts(status, fulfillment, shipping, warehouse)
+    assert decide(order, store(warehouse_ids=linked), accepted_before=False) == expected
 
 
 @pytest.mark.parametrize(("the_store", "reason"), [
@@ -68,8 +92,9 @@ def test_accepted_order_that_still_qualifies_is_accepted_again() -> None:
 
 
 @pytest.mark.parametrize(("status", "before", "expected"), [
-    ("UNPAID", False, "status:UNPAID"), ("CANCEL", False, "status:CANCELLED"), ("IN_TRANSIT", False, "status:IN_TRANSIT"),
-    ("AWAITING_SHIPMENT", False, None), ("CANCEL", True, None), (None, False, None),
+    ("UNPAID", False, "status:UNPAID"), ("CANCEL", False, "status:CANCELLED"),
+    ("IN_TRANSIT", False, "status:IN_TRANSIT"), ("AWAITING_SHIPMENT", False, None), ("CANCEL", True, None),
+    (None, False, None),
 ])
 def test_skip_without_fetch(status: str | None, before: bool, expected: str | None) -> None:
     assert skip_without_fetch(status, before) == expected
@@ -84,6 +109,6 @@ def test_normalize_counts_units_per_sku_and_keeps_empty_seller_sku() -> None:
                            "sku_name": "L"},
                           {"id": "l3", "sku_id": "k2", "seller_sku": None, "product_id": "q", "product_name": "Q",
                            "sku_name": "S"}]}
-    order = normalize_order(raw, "s1", "Main store", 0)
+    order = normalize_order(parse_order(raw), "s1", "Main store", 0)
     assert [(q.sku_id, q.seller_sku, q.quantity) for q in order.sku_quantities] == [("k1", "RED-L", 2), ("k2", "", 1)]
     assert order.order_version == 7 and order.currency == "USD" and order.key == "s1:o1"

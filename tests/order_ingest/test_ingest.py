@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 
@@ -12,12 +11,14 @@ from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_store
 from shared.kafka import create_producer
 from shared.logging import configure_logging
+from shared.stores.commands import StoreCommands
 from shared.stores.crypto import TokenCipher
-from shared.stores.table import StoreWriter
 from shared.stores.tokens import TokenKeeper
-from shared.topics import TIKTOK_WEBHOOKS, topic_name
-from tests.conftest import MY_SHOP, US_SHOP
-from tests.order_ingest.conftest import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, Harness, TopicView
+from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
+from tests.ingest_harness import Harness
+from tests.sandbox import MY_SHOP, US_SHOP
+from tests.topicview import TopicView, everything
+from tests.waiting import eventually
 
 LA, NJ = "7000000000000000001", "7000000000000000002"
 
@@ -43,12 +44,10 @@ async def test_only_awaiting_shipment_seller_shipping_orders_of_the_linked_wareh
         reasons = {v["order_id"]: v["reasons"] for v in skips.values()}
     for reason, order in skipped.items():
         assert reason in reasons[order["id"]], (reason, reasons[order["id"]])
-    async with TopicView(harness.settings, ORDERS_INGESTED) as ingested:
-        await ingested.until(lambda rs: len(rs) >= 1)
-        await asyncio.sleep(0.5)
-        await ingested.poll()
-        assert list(ingested.latest()) == [key(good)]
-        order = ingested.latest()[key(good)]
+    await eventually(harness.ingest_caught_up, every=0.2, what="the ingest through every webhook")
+    ingested = {f"{v['shop_id']}:{v['order_id']}": v for v in await everything(harness.settings, ORDERS_INGESTED)}
+    assert list(ingested) == [key(good)]
+    order = ingested[key(good)]
     assert order["lifecycle"] == "active" and order["store_nickname"] == "Main store" and order["warehouse_id"] == LA
     assert sum(q["quantity"] for q in order["sku_quantities"]) == len(good["line_items"])
 
@@ -69,23 +68,26 @@ async def test_duplicate_and_reordered_webhooks_end_at_the_newest_version(harnes
     await harness.link("Main store", "")
     await harness.sandbox.control("POST", "/sandbox/config", {"duplicate_webhooks": True, "reorder_webhooks": True})
     await harness.start_ingest()
+
+    async def everything_pushed_is_ingested() -> None:  # the step is over: the next one's pushes come after it
+        await eventually(lambda: harness.ingest_caught_up(copies=2), every=0.2,
+                         what="both copies of every push answered and ingested")
+
     orders = [await harness.create_order(warehouse_id=LA, status="ON_HOLD") for _ in range(5)]
-    await asyncio.sleep(1.1)  # TikTok's update_time has second resolution
+    await everything_pushed_is_ingested()
     for order in orders:
-        await harness.move(order["id"], "AWAITING_SHIPMENT")
-    await asyncio.sleep(1.1)
+        moved = await harness.move(order["id"], "AWAITING_SHIPMENT")
+        assert moved["update_time"] > order["update_time"]  # a newer version, whatever the clock's resolution
+    await everything_pushed_is_ingested()
     for order in orders[:2]:
         await harness.move(order["id"], "AWAITING_COLLECTION")  # shipped: withdrawn
-    async with TopicView(harness.settings, ORDERS_INGESTED) as view:
-        await view.until(lambda rs: {"withdrawn"} <= {orjson.loads(r.value)["lifecycle"] for r in rs}
-                         and len({r.key for r in rs}) == 5 and
-                         sum(orjson.loads(r.value)["lifecycle"] == "withdrawn" for r in rs) >= 2)
-        await asyncio.sleep(1.0)
-        await view.poll()
-        per_key: dict[str, list[int]] = {}
-        for value in view.values():
-            per_key.setdefault(f"{value['shop_id']}:{value['order_id']}", []).append(value["order_version"])
-        latest = view.latest()
+    await everything_pushed_is_ingested()
+    per_key: dict[str, list[int]] = {}
+    latest: dict[str, dict[str, object]] = {}
+    for value in await everything(harness.settings, ORDERS_INGESTED):
+        order_key = f"{value['shop_id']}:{value['order_id']}"
+        per_key.setdefault(order_key, []).append(value["order_version"])
+        latest[order_key] = value
     for versions in per_key.values():
         assert versions == sorted(versions)  # never an older version after a newer one
     assert [latest[key(o)]["lifecycle"] for o in orders] == ["withdrawn", "withdrawn", "active", "active", "active"]
@@ -97,7 +99,7 @@ async def test_429_storm_and_5xx_then_every_order_arrives(harness: Harness) -> N
     await harness.sandbox.control("POST", "/sandbox/faults", {"rate_limit_storm_s": 2.0, "error_5xx_ratio": 0.3})
     orders = [await harness.create_order(warehouse_id=LA) for _ in range(10)]
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
-        await view.until(lambda rs: len({r.key for r in rs}) == 10, timeout=90)
+        await view.until(lambda rs: len({r.key for r in rs}) == 10, within=90)
         assert set(view.latest()) == {key(o) for o in orders}
     await harness.sandbox.control("DELETE", "/sandbox/faults")
 
@@ -120,9 +122,11 @@ async def test_deauthorization_marks_the_store_and_stops_api_calls(harness: Harn
     await harness.link("Main store", "")
     await harness.start_ingest()
     await harness.sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/deauthorize")
-    async with asyncio.timeout(30):
-        while (await harness.stores()).stores[US_SHOP].status != "deauthorized":
-            await asyncio.sleep(0.1)
+
+    async def deauthorized() -> bool:
+        return (await harness.stores()).stores[US_SHOP].status == "deauthorized"
+
+    await eventually(deauthorized, every=0.1, what="the store marked deauthorized")
     calls_before = len(harness.sandbox.app.state.api.call_log)
     order = harness.sandbox.world.create_order({"shop_id": US_SHOP})
     harness.sandbox.app.state.pusher.push(1, US_SHOP, {"order_id": order["id"], "order_status": "AWAITING_SHIPMENT",
@@ -152,10 +156,11 @@ async def test_manual_sync_picks_up_an_order_whose_webhook_was_dropped(harness: 
     await producer.start()
     client = harness.client()
     try:
-        tokens = TokenKeeper(table, StoreWriter(producer, harness.settings), client,
-                             TokenCipher(harness.settings.shopsync_secret_key.get_secret_value()))
-        outputs = OrderOutputs(producer, harness.settings)
-        counts = await reconcile_store(table.stores[US_SHOP], client, tokens, outputs, int(time.time()) - 3600)
+        async with StoreCommands(harness.settings, producer, requested_by="test") as commands:
+            tokens = TokenKeeper(table, commands, client,
+                                 TokenCipher(harness.settings.shopsync_secret_key.get_secret_value()))
+            outputs = OrderOutputs(producer, harness.settings)
+            counts = await reconcile_store(table.stores[US_SHOP], client, tokens, outputs, int(time.time()) - 3600)
     finally:
         await client.aclose()
         await producer.stop()
@@ -233,7 +238,7 @@ async def test_scheduled_reconciliation_delivers_an_order_whose_webhook_was_lost
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len(rs) == 1)
         assert list(view.latest()) == [key(lost)]
-    assert harness.service is not None
-    async with asyncio.timeout(10):
-        while harness.service.metrics.found_by_poll._value.get() != 1:
-            await asyncio.sleep(0.05)
+    service = harness.service
+    assert service is not None
+    await eventually(lambda: service.metrics.found_by_poll._value.get() == 1, within=10,
+                     what="the order counted as found by the poll")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from tests.order_ingest.conftest import ORDERS_INGESTED, ORDERS_SKIPPED, Harness, TopicView
-from tests.topicview import everything
+from shared.topics import ORDERS_INGESTED, ORDERS_SKIPPED
+from tests.ingest_harness import Harness
+from tests.topicview import TopicView, everything
+from tests.waiting import eventually
 
 LA = "7000000000000000001"
 
@@ -15,21 +16,41 @@ def key(order: dict[str, Any]) -> str:
     return f"{order['shop_id']}:{order['id']}"
 
 
+async def push_of(harness: Harness, order_id: str, status: str) -> dict[str, Any] | None:
+    """The sandbox's record of its push of `status` for the order (None before it was made)."""
+    mine = [p for p in await harness.sandbox.pushes() if p["order_id"] == order_id and p["status"] == status]
+    return mine[0] if mine else None
+
+
+async def until_refused(harness: Harness, order_id: str, status: str) -> None:
+    """Until the gateway answered 503 to the order's push of `status`: its next attempt is a late retry."""
+    async def refused() -> bool:
+        push = await push_of(harness, order_id, status)
+        return push is not None and 503 in push["answers"]
+
+    await eventually(refused, every=0.1, what=f"the {status} push of {order_id} refused")
+
+
 async def until_delivered(harness: Harness, order_id: str, status: str, refused_at_least: int = 1) -> None:
     """Until the sandbox saw a 200 for the order's push of `status`, after it was refused."""
-    async with asyncio.timeout(30):
-        while True:
-            pushes = (await harness.sandbox.control("GET", "/sandbox/webhooks")).json()
-            mine = [p for p in pushes if p["order_id"] == order_id and p["status"] == status]
-            if mine and mine[0]["delivered"] and mine[0]["answers"].count(503) >= refused_at_least:
-                return
-            await asyncio.sleep(0.1)
+    async def delivered_after_refusals() -> bool:
+        push = await push_of(harness, order_id, status)
+        return push is not None and push["delivered"] and push["answers"].count(503) >= refused_at_least
+
+    await eventually(delivered_after_refusals, every=0.1, what=f"the {status} push of {order_id} delivered late")
 
 
 async def until_stale(harness: Harness, count: int) -> None:
-    async with asyncio.timeout(30):
-        while harness.service is None or harness.service.metrics.stale.labels(type="1")._value.get() < count:
-            await asyncio.sleep(0.05)
+    def counted() -> bool:
+        return harness.service is not None and harness.service.metrics.stale.labels(type="1")._value.get() >= count
+
+    await eventually(counted, what=f"{count} stale order webhook(s) counted")
+
+
+async def moved_later(harness: Harness, order: dict[str, Any], status: str) -> None:
+    """The order's next status, dated after its current one (TikTok's `update_time` has second resolution)."""
+    moved = await harness.move(order["id"], status)
+    assert moved["update_time"] > order["update_time"]
 
 
 async def test_a_late_on_hold_retry_does_not_erase_the_newer_awaiting_shipment(harness: Harness) -> None:
@@ -37,9 +58,9 @@ async def test_a_late_on_hold_retry_does_not_erase_the_newer_awaiting_shipment(h
     await harness.start_ingest()
     harness.refuse = lambda doc: doc["data"].get("order_status") == "ON_HOLD"  # the gateway cannot publish it
     order = await harness.create_order(warehouse_id=LA, status="ON_HOLD")
-    await asyncio.sleep(1.1)  # TikTok's update_time has second resolution
+    await until_refused(harness, order["id"], "ON_HOLD")
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
-        await harness.move(order["id"], "AWAITING_SHIPMENT")
+        await moved_later(harness, order, "AWAITING_SHIPMENT")
         await view.until(lambda rs: len(rs) == 1)
         harness.refuse = lambda doc: False  # TikTok's next retry of the ON_HOLD push lands
         await until_delivered(harness, order["id"], "ON_HOLD")
@@ -54,9 +75,9 @@ async def test_a_late_awaiting_shipment_retry_does_not_revive_a_cancelled_order(
     await harness.start_ingest()
     harness.refuse = lambda doc: doc["data"].get("order_status") == "AWAITING_SHIPMENT"
     order = await harness.create_order(warehouse_id=LA)
-    await asyncio.sleep(1.1)
+    await until_refused(harness, order["id"], "AWAITING_SHIPMENT")
     async with TopicView(harness.settings, ORDERS_SKIPPED) as skipped:
-        await harness.move(order["id"], "CANCELLED")
+        await moved_later(harness, order, "CANCELLED")
         await skipped.until(lambda rs: len(rs) == 1)
         assert skipped.values()[0]["reasons"] == ["status:CANCELLED"]
         harness.refuse = lambda doc: False

@@ -10,8 +10,8 @@ import httpx
 
 from shared.stores.linking import new_pending_link
 from shared.stores.model import LINKED
-from tests.conftest import MY_SHOP, US_SHOP
-from tests.order_ingest.conftest import Harness, write_store
+from tests.ingest_harness import Harness, write_store
+from tests.sandbox import MY_SHOP, US_SHOP
 
 
 async def test_link_resolves_a_name_shared_by_two_sales_warehouses(harness: Harness) -> None:

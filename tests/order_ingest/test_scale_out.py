@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from services.order_ingest.service import IngestService
-from tests.order_ingest.conftest import ORDERS_INGESTED, Harness, TopicView
+from shared.topics import ORDERS_INGESTED
+from tests.ingest_harness import Harness
+from tests.topicview import TopicView
+from tests.waiting import eventually
 
 LA = "7000000000000000001"
 
@@ -16,11 +19,13 @@ async def test_an_instance_that_takes_over_partitions_withdraws_orders_the_other
     other_stop = asyncio.Event()
     other = IngestService(harness.settings, client=harness.client())
     other_task = asyncio.get_running_loop().create_task(other.run(other_stop))
-    assert harness.service is not None
-    async with asyncio.timeout(30):  # both joined: the partitions are split between them
-        while not (getattr(other, "ownership", None) and other.ownership.partitions
-                   and getattr(harness.service, "ownership", None) and harness.service.ownership.partitions):
-            await asyncio.sleep(0.05)
+    service = harness.service
+    assert service is not None
+
+    def both_own_partitions() -> bool:
+        return all(getattr(s, "ownership", None) and s.ownership.partitions for s in (service, other))
+
+    await eventually(both_own_partitions, what="both instances joined, the partitions split between them")
     orders = [await harness.create_order(warehouse_id=LA) for _ in range(12)]
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len({r.key for r in rs}) == 12)
@@ -28,9 +33,8 @@ async def test_an_instance_that_takes_over_partitions_withdraws_orders_the_other
         assert decided_by_other, "the other instance owned some of the orders"
         other_stop.set()
         await other_task  # it leaves the group: the survivor takes its partitions over
-        async with asyncio.timeout(30):
-            while len(harness.service.ownership.partitions) < harness.service.ownership.count:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: len(service.ownership.partitions) == service.ownership.count,
+                         what="the survivor owning every partition")
         for order in orders:
             await harness.move(order["id"], "CANCELLED")
         await view.until(lambda rs: sum(1 for v in view.latest().values() if v["lifecycle"] == "withdrawn") == 12)

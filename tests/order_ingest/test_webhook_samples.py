@@ -7,7 +7,6 @@ Bodies follow TikTok's samples (DOCS webhook pages, SKIT EventSamples), includin
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -17,8 +16,9 @@ import orjson
 from services.store_sync.product_events import parse_product_event
 from shared.tiktok.signing import webhook_signature
 from shared.topics import DLQ, TIKTOK_WEBHOOKS
-from tests.order_ingest.conftest import Harness, TopicView
-from tests.topicview import everything
+from tests.ingest_harness import Harness
+from tests.topicview import TopicView, everything
+from tests.waiting import eventually
 
 LA = "7000000000000000001"
 PRODUCT_ID = 1729592969712207000  # a JSON number in TikTok's type 5 and 16 samples
@@ -60,9 +60,9 @@ async def test_every_documented_webhook_sample_is_accepted_keyed_and_acted_on_wi
     await harness.start_ingest()
     orders = [await harness.create_order(warehouse_id=LA) for _ in range(2)]
     shop_id, ids = orders[0]["shop_id"], [o["id"] for o in orders]
-    await asyncio.sleep(1.1)  # the samples are dated after the orders' last change
     posted_at = time.time()
-    bodies = [orjson.dumps(doc) for doc in samples(shop_id, ids, int(posted_at))]
+    dated = max(o["update_time"] for o in orders) + 1  # after the orders' last change, with no wait for the clock
+    bodies = [orjson.dumps(doc) for doc in samples(shop_id, ids, dated)]
     config = harness.sandbox.config
     async with TopicView(harness.settings, TIKTOK_WEBHOOKS) as topic, httpx.AsyncClient() as http:
         await topic.until(lambda rs: len(rs) == 2)  # the orders' own webhooks
@@ -77,12 +77,14 @@ async def test_every_documented_webhook_sample_is_accepted_keyed_and_acted_on_wi
     product_events = [parse_product_event(body) for body in bodies[3:7]]
     assert [(e.type, e.product_id) for e in product_events if e] == [
         (5, str(PRODUCT_ID)), (15, str(PRODUCT_ID)), (16, str(PRODUCT_ID)), (27, "732357708734418520388")]
-    assert harness.service is not None
-    async with asyncio.timeout(30):  # the ingest read every sample and finished every record
-        while (sum(harness.service.metrics.events.labels(type=str(t))._value.get() for t in (1, 3, 4, 5, 6, 7, 15, 16,
-                                                                                            27)) < 2 + len(bodies)
-               or harness.service.worker.ledger.in_flight()):
-            await asyncio.sleep(0.05)
+    service = harness.service
+    assert service is not None
+
+    def every_record_finished() -> bool:
+        read = sum(service.metrics.events.labels(type=str(t))._value.get() for t in (1, 3, 4, 5, 6, 7, 15, 16, 27))
+        return read >= 2 + len(bodies) and not service.worker.ledger.in_flight()
+
+    await eventually(every_record_finished, what="the ingest read every sample and finished every record")
     fetched = " ".join(call["query"].get("ids", "") for call in (await harness.sandbox.control(
         "GET", "/sandbox/calls")).json() if call["path"] == "/order/202309/orders" and call["at"] >= posted_at)
     assert ids[0] in fetched and ids[1] in fetched  # the second order is named only by the package update

@@ -17,7 +17,7 @@ from shared.settings import Settings, load_settings
 from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shopsync import localtls
 from shopsync.localkafka import LocalKafka, SecuredLocalKafka
-from tests.webhook_gateway.conftest import APP_KEY, APP_SECRET
+from tests.sandbox import APP_KEY, APP_SECRET
 
 SASL_SSL_PORT, CONTROLLER_PORT, MTLS_PORT = 19391, 19392, 19393
 GATEWAY_SECRETS = {"tiktok_app_key": APP_KEY, "tiktok_app_secret": APP_SECRET}

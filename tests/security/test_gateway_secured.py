@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -17,7 +16,8 @@ from shared.envelope import header_map
 from shared.settings import Settings
 from shopsync.localkafka import SecuredLocalKafka
 from tests.security.conftest import GATEWAY_SECRETS
-from tests.webhook_gateway.conftest import read_webhooks, sign, webhook_body
+from tests.waiting import eventually
+from tests.webhooks import published_webhooks, sign, webhook_body
 
 pytestmark = pytest.mark.secured
 FAST_S = 10.0
@@ -42,11 +42,12 @@ async def wrong_password_gateway(secured_broker: SecuredLocalKafka) -> AsyncIter
 async def test_signed_webhook_is_answered_200_and_lands_on_the_topic(secured_settings: Settings) -> None:
     body = webhook_body(notification_id="secured-1")
     async with serve(build_app(secured_settings)) as gateway:
-        async with asyncio.timeout(FAST_S):  # readiness asks the broker within 1 s: a loaded machine may miss once
-            while (await gateway.get("/readyz")).status_code != 200:
-                await asyncio.sleep(0.2)
+        async def ready() -> bool:  # readiness asks the broker within 1 s: a loaded machine may miss once
+            return (await gateway.get("/readyz")).status_code == 200
+
+        await eventually(ready, within=FAST_S, every=0.2, what="the gateway ready")
         assert (await gateway.post("/webhooks/tiktok", content=body, headers=sign(body))).status_code == 200
-    records = await read_webhooks(secured_settings, 1)
+    records = await published_webhooks(secured_settings)
     assert [(r.value, header_map(r.headers)["ce_id"]) for r in records] == [(body, "secured-1")]
 
 

@@ -88,5 +88,5 @@ async def test_oauthbearer_login_to_the_secured_broker(secured_broker: SecuredLo
         assert [r.value async for r in read_to_end(settings, DLQ)] == [b"with a token"]
         assert issued
 
-        with pytest.raises(KafkaAuthenticationFailed, match="OAuth token endpoint .* answered 401"):
+        with pytest.raises(KafkaAuthenticationFailed, match=r"OAuth token endpoint .* answered 401"):
             await ensure_topics(secured_broker.client_settings(kafka_sasl_password="wrong", **oauth))

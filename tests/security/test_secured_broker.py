@@ -107,19 +107,19 @@ async def test_plaintext_client_against_the_tls_port_is_told_to_use_tls(secured_
                               kafka_sasl_mechanism=None, kafka_sasl_username="", kafka_sasl_password="",
                               kafka_ssl_ca_file=None, kafka_ssl_cert_file=None, kafka_ssl_key_file=None)
     started = time.monotonic()
-    with pytest.raises(KafkaTLSFailed, match="TLS expected.*KAFKA_SECURITY_PROTOCOL is PLAINTEXT.*SSL or SASL_SSL"):
+    with pytest.raises(KafkaTLSFailed, match=r"TLS expected.*KAFKA_SECURITY_PROTOCOL is PLAINTEXT.*SSL or SASL_SSL"):
         await ensure_topics(plaintext)
     assert time.monotonic() - started < FAST_S
     tls_without_sasl = secured_broker.client_settings(kafka_security_protocol="SSL", kafka_sasl_mechanism=None,
                                                       kafka_sasl_username="", kafka_sasl_password="")
-    with pytest.raises(KafkaAuthenticationFailed, match="authentication required.*set SASL_SSL"):
+    with pytest.raises(KafkaAuthenticationFailed, match=r"authentication required.*set SASL_SSL"):
         await ensure_topics(tls_without_sasl)
 
 
 async def test_tls_client_against_a_plaintext_port_is_a_tls_error(secured_broker: SecuredLocalKafka,
                                                                  kafka_broker: str) -> None:
     admin = create_admin(secured_broker.client_settings(kafka_bootstrap_servers=kafka_broker))
-    with pytest.raises(KafkaTLSFailed, match="handshake with .* failed"):
+    with pytest.raises(KafkaTLSFailed, match=r"handshake with .* failed"):
         await admin.start()
     await admin.close()
 
@@ -134,7 +134,7 @@ async def test_mutual_tls_with_a_certificate_the_broker_trusts(secured_broker: S
                                               shopsync_topic_prefix=topic_prefix)
     report = await ensure_topics(settings)
     assert report.problems == [] and f"{topic_prefix}shopsync.dlq" in report.created
-    with pytest.raises(KafkaTLSFailed, match="refused the client certificate.*KAFKA_SSL_CERT_FILE"):
+    with pytest.raises(KafkaTLSFailed, match=r"refused the client certificate.*KAFKA_SSL_CERT_FILE"):
         await ensure_topics(secured_broker.client_settings(**mtls))
 
 

@@ -28,8 +28,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def scram(**overrides: object) -> dict[str, object]:
-    return {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
-            "kafka_sasl_username": "shopsync", "kafka_sasl_password": PASSWORD} | overrides
+    return {"kafka_bootstrap_servers": "kafka:9094", "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512", "kafka_sasl_username": "shopsync",
+            "kafka_sasl_password": PASSWORD} | overrides
 
 
 def test_default_is_plaintext_with_nothing_else() -> None:
@@ -43,7 +44,7 @@ def test_sasl_ssl_options_verify_the_broker_and_carry_the_credentials(pki: dict[
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "shopsync local CA"),),)]
-    assert options == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "SASL_SSL",
+    assert options == {"bootstrap_servers": "kafka:9094", "security_protocol": "SASL_SSL",
                        "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "shopsync",
                        "sasl_plain_password": PASSWORD}
 

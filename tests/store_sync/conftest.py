@@ -19,8 +19,8 @@ from shared.mappings import Mapping, mapping_key
 from shared.settings import Settings
 from shared.tiktok.client import TikTokClient
 from shared.topics import MAPPINGS, OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, topic_name
-from tests.conftest import MY_SHOP, US_SHOP
-from tests.order_ingest.conftest import Harness, harness  # noqa: F401 - the fixture, re-exported
+from tests.ingest_harness import Harness
+from tests.sandbox import MY_SHOP, US_SHOP
 from tests.topicview import TopicView
 
 LA, NJ, SHARED_A, SHARED_B = ("7000000000000000001", "7000000000000000002", "7000000000000000004",
@@ -89,12 +89,10 @@ class SyncHarness:
             "product_code": code, "available": qty, "as_of": rfc3339(now + i * 1e-3)}))
             for i, (code, qty) in enumerate(levels)])
 
-    async def results(self, predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def results(self, predicate: Any, *, within: float = 30.0) -> list[dict[str, Any]]:
         """Every sync result once `predicate(values)` holds."""
         async with TopicView(self.settings, SYNC_RESULTS) as view:
-            async with asyncio.timeout(timeout):
-                while not predicate(view.values()):
-                    await view.poll()
+            await view.until(lambda _: predicate(view.values()), within=within)
             return view.values()
 
     async def sandbox_json(self, method: str, path: str, body: object = None) -> Any:
@@ -115,15 +113,8 @@ class SyncHarness:
         return [c for c in await self.sandbox_json("GET", "/sandbox/calls") if c["path"] == path]
 
 
-async def eventually(predicate: Any, timeout: float = 20.0) -> None:
-    """Wait until `predicate()` holds (polled every 50 ms), or fail after `timeout`."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
-async def sync(harness: Harness) -> AsyncIterator[SyncHarness]:  # noqa: F811 - uses the re-exported fixture
+async def sync(harness: Harness) -> AsyncIterator[SyncHarness]:
     harness.settings = harness.settings.model_copy(update={
         "shopsync_sync_retry_base_s": 0.05, "shopsync_inventory_coalesce_s": 0.5})
     h = SyncHarness(harness)
@@ -131,4 +122,4 @@ async def sync(harness: Harness) -> AsyncIterator[SyncHarness]:  # noqa: F811 - 
     await h.halt()
 
 
-__all__ = ["KL", "LA", "MY_SHOP", "NJ", "SHARED_A", "SHARED_B", "SYNC_RESULTS", "US_SHOP", "SyncHarness", "eventually"]
+__all__ = ["KL", "LA", "MY_SHOP", "NJ", "SHARED_A", "SHARED_B", "SYNC_RESULTS", "US_SHOP", "SyncHarness"]

@@ -17,6 +17,7 @@ from shared.kafka import read_to_end
 from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, TIKTOK_CATALOG
 from shopsync.cli import cli
 from tests.store_sync.conftest import LA, US_SHOP, SyncHarness
+from tests.waiting import eventually
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 
@@ -105,9 +106,11 @@ async def test_explain_shows_the_shipment_sync_status(sync: SyncHarness, tmp_pat
     await sync.ship(US_SHOP, order["id"], "ups", "1Z999AA10123456784")
     await sync.results(lambda rs: len(rs) == 1)
     async with serve_app(create_audit_app(sync.settings, AuditStore(tmp_path / "audit.db"))) as url:
-        async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(30):
-            while "shipment_sync" not in [r["kind"] for r in (await http.get(f"/orders/{order['id']}")).json()]:
-                await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=url) as http:
+            async def indexed() -> bool:
+                return "shipment_sync" in [r["kind"] for r in (await http.get(f"/orders/{order['id']}")).json()]
+
+            await eventually(indexed, every=0.1, what="the shipment sync in the audit index")
         env_url = url
         result = await asyncio.to_thread(CliRunner().invoke, cli, ["explain", order["id"], "--shop", US_SHOP], env={
             "KAFKA_BOOTSTRAP_SERVERS": sync.settings.bootstrap_servers,

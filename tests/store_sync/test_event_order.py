@@ -16,9 +16,7 @@ from services.store_sync.feeds import ProductWebhookFeed
 from services.store_sync.product_events import parse_product_event
 from shared.settings import load_settings
 from shared.stores.model import StoreRecord
-from shared.stores.table import StoreTable
-from shared.tiktok.errors import OtherError
-from shared.tiktok.models import ShopAuth
+from tests.fakes import FakeTikTok, FixedTokens, MemoryProducer, RecordingInventory, store_table
 
 SHOP, OTHER_SHOP = "7494049642642441621", "7494049642642441622"
 PRODUCT = "1729592969700000001"
@@ -70,60 +68,13 @@ def body(kind: int, update_time: int | None, *, shop: str = SHOP, product: str =
     return orjson.dumps({"type": kind, "tts_notification_id": "1", "shop_id": shop, "timestamp": 1, "data": data})
 
 
-def api_product(product_id: str, status: str, seller_sku: str = "RED-S") -> dict[str, Any]:
-    """A Get Product answer."""
-    return {"id": product_id, "status": status, "update_time": 1, "skus": [
-        {"id": f"{product_id}01", "seller_sku": seller_sku, "inventory": [{"warehouse_id": "W1", "quantity": 5}]}]}
-
-
-class FakeTikTok:
-    def __init__(self, status: str = "ACTIVATE", fail_first: int = 0) -> None:
-        self.status, self.fail_first = status, fail_first
-        self.reads: list[tuple[str, str]] = []
-
-    async def get_product(self, auth: ShopAuth, product_id: str) -> dict[str, Any]:
-        self.reads.append((auth.shop_id, product_id))
-        if self.fail_first:
-            self.fail_first -= 1
-            raise OtherError("product: bad request", code=12019000)
-        return api_product(product_id, self.status)
-
-
-class FakeTokens:
-    async def shop_auth(self, shop_id: str) -> ShopAuth:
-        return ShopAuth(shop_id, "cipher", "token")
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.values: list[bytes | None] = []
-
-    async def send(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Any = None
-                   ) -> asyncio.Future[None]:
-        self.values.append(value)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-class FakeInventory:
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.rechecks: list[tuple[str, str, str]] = []
-
-    def recheck(self, shop_id: str, seller_sku: str, cause: str) -> bool:
-        self.rechecks.append((shop_id, seller_sku, cause))
-        return True
-
-
-def feed(tiktok: FakeTikTok) -> tuple[ProductWebhookFeed, Catalog, FakeInventory, FakeProducer, CollectorRegistry]:
+def feed(tiktok: FakeTikTok) -> tuple[ProductWebhookFeed, Catalog, RecordingInventory, MemoryProducer,
+                                      CollectorRegistry]:
     settings = load_settings(shopsync_sync_max_attempts=2, shopsync_sync_retry_base_s=0.01)
-    table = StoreTable()
-    for shop in (SHOP, OTHER_SHOP):
-        table.stores[shop] = StoreRecord("Store", "linked", shop_id=shop)
-    catalog, producer, registry = Catalog(), FakeProducer(), CollectorRegistry()
-    keeper = CatalogKeeper(catalog, tiktok, FakeTokens(), producer, settings)  # type: ignore[arg-type]  # fakes
-    inventory = FakeInventory(catalog)
+    table = store_table(*(StoreRecord("Store", "linked", shop_id=shop) for shop in (SHOP, OTHER_SHOP)))
+    catalog, producer, registry = Catalog(), MemoryProducer(), CollectorRegistry()
+    keeper = CatalogKeeper(catalog, tiktok, FixedTokens(), producer, settings)  # type: ignore[arg-type]  # fakes
+    inventory = RecordingInventory(catalog)
     stale = Counter("webhooks_stale", "stale", ["type"], registry=registry)
     return (ProductWebhookFeed(None, table, keeper, inventory, settings, asyncio.Event(), stale),  # type: ignore[arg-type]  # fakes
             catalog, inventory, producer, registry)
@@ -148,7 +99,7 @@ async def test_stale_product_webhooks_are_counted_and_make_no_call(bodies: list[
     product_feed, _, _, _, registry = feed(tiktok)
     for value in bodies:
         await product_feed.act_on(value)
-    assert len(tiktok.reads) == reads
+    assert len(tiktok.product_reads) == reads
     assert {kind: stale_count(registry, kind) for kind in (5, 15, 16, 27)} == {
         kind: float(stale.get(kind, 0)) for kind in (5, 15, 16, 27)}
 
@@ -162,26 +113,26 @@ async def test_inventory_webhooks_are_ordered_per_sku() -> None:
         await product_feed.act_on(value)
     assert [r for r in inventory.rechecks if r[2] == "inventory_webhook"] == [(SHOP, "RED-S", "inventory_webhook")]
     assert stale_count(registry, 27) == 1.0
-    assert len(tiktok.reads) == 2  # the product, then sku B (not in the catalog) looked up; the stale 27 read nothing
+    assert len(tiktok.product_reads) == 2  # the product, then sku B (not in the catalog); the stale 27 read nothing
 
 
 async def test_an_event_whose_reread_failed_does_not_make_older_ones_stale() -> None:
-    tiktok = FakeTikTok(fail_first=1)
+    tiktok = FakeTikTok(product_failures=1)
     product_feed, _, _, _, registry = feed(tiktok)
     await product_feed.act_on(body(5, 200))  # TikTok refuses the read: nothing acted on
     await product_feed.act_on(body(5, 100))
-    assert len(tiktok.reads) == 2 and stale_count(registry, 5) == 0.0
+    assert len(tiktok.product_reads) == 2 and stale_count(registry, 5) == 0.0
 
 
 @pytest.mark.parametrize("audit", AUDIT_EVENTS)
 @pytest.mark.parametrize("api_status", ["ACTIVATE", "FAILED", "SELLER_DEACTIVATED"])
 async def test_a_type_5_audit_value_is_never_stored_as_a_status(audit: str, api_status: str) -> None:
     assert not hasattr(parse_product_event(body(5, 1, status=audit)), "status")
-    tiktok = FakeTikTok(status=api_status)
+    tiktok = FakeTikTok(product_status=api_status)
     product_feed, catalog, inventory, producer, _ = feed(tiktok)
     await product_feed.act_on(body(5, 1, status=audit))
     entry = catalog.get(SHOP, "RED-S")
     assert entry is not None and [s.product_status for s in entry.skus] == [api_status]
-    assert tiktok.reads == [(SHOP, PRODUCT)]
+    assert tiktok.product_reads == [(SHOP, PRODUCT)]
     assert not any(audit.encode() in (v or b"") for v in producer.values)  # nor published on tiktok.catalog
     assert inventory.rechecks == [(SHOP, "RED-S", "catalog_change")]

@@ -69,7 +69,8 @@ async def test_unmapped_products_and_unlinked_warehouses_are_explained(sync: Syn
     await sync.stock(("NOT-MAPPED", 5), ("TEE-WHITE", 5))
     results = await sync.results(lambda rs: len(rs) == 2)
     by_code = {r["product_code"]: r for r in results}
-    assert (by_code["NOT-MAPPED"]["status"], by_code["NOT-MAPPED"]["reason"]) == ("skipped", "inventory:unmapped_product")
+    unmapped = by_code["NOT-MAPPED"]
+    assert (unmapped["status"], unmapped["reason"]) == ("skipped", "inventory:unmapped_product")
     assert "shopsync mappings set" in by_code["NOT-MAPPED"]["detail"]
     white = by_code["TEE-WHITE"]
     assert (white["status"], white["reason"]) == ("skipped", "inventory:no_linked_warehouse")

@@ -50,6 +50,7 @@ def test_a_clamped_quantity_is_sent_as_the_maximum_and_the_result_says_so() -> N
     big = target(150_000, buffer=10)
     body, changing, _ = plan_update([big], {"k1": {"LA": 3}}, {"LA"}, "Main", [])
     assert body == [{"id": "k1", "inventory": [{"warehouse_id": "LA", "quantity": MAX_QUANTITY}]}]
+    assert changing == [(big, "LA", 3)]  # the warehouse it changes, and the quantity there before
     result = result_for(big, "applied")
     assert result.ids["clamped"] is True and result.ids["quantity"] == MAX_QUANTITY
     assert "149,990" in (result.detail or "") and "99,999" in (result.detail or "")

@@ -9,7 +9,7 @@ import pytest
 from services.store_sync.catalog_walk import SEARCH_CAP, choose_strategy, walk_catalog
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
-from tests.conftest import US_SHOP, Sandbox
+from tests.sandbox import US_SHOP, Sandbox
 from tests.store_sync.conftest import LA, SyncHarness
 
 BULK = 10_050  # just over the cap: fast to create and to walk

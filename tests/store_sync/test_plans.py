@@ -14,6 +14,7 @@ from services.store_sync.records import BadRecord, Shipment, parse_shipment, par
 from services.store_sync.shipment_plan import choose_endpoint, plan_shipment
 from shared.stores.model import LINKED, StoreRecord
 from shared.tiktok.models import ShippingProvider
+from shared.tiktok.orders import TikTokOrder, parse_order
 
 SHIPMENT = {"shipment_id": "s1", "shop_id": "7", "order_id": "9", "carrier": "usps", "tracking_number": "TRK123456",
             "line_item_ids": None, "shipped_at": "2026-11-25T10:00:00Z"}
@@ -59,9 +60,11 @@ def test_good_records_parse() -> None:
 
 
 def order(status: str = "AWAITING_SHIPMENT", lines: list[dict[str, object]] | None = None,
-          **extra: object) -> dict[str, object]:
-    return {"id": "9", "status": status, "shipping_type": "SELLER", "fulfillment_type": "FULFILLMENT_BY_SELLER",
-            "line_items": lines if lines is not None else [{"id": "l1"}, {"id": "l2"}], **extra}
+          **extra: object) -> TikTokOrder:
+    lines = lines if lines is not None else [{"id": "l1"}, {"id": "l2"}]
+    return parse_order({"id": "9", "status": status, "update_time": 1, "shipping_type": "SELLER",
+                        "fulfillment_type": "FULFILLMENT_BY_SELLER",
+                        "line_items": [{"sku_id": "k1", **line} for line in lines], **extra})
 
 
 def shipment(**change: object) -> Shipment:
@@ -79,7 +82,7 @@ def shipment(**change: object) -> Shipment:
     (order("AWAITING_COLLECTION", [{"id": "l1", "tracking_number": "trk 123456"}]), shipment(), "done", None),
     (order("AWAITING_COLLECTION", [{"id": "l1", "tracking_number": "OTHER999"}]), shipment(), "correct", None),
 ])
-def test_shipment_plans(the_order: dict[str, object], the_shipment: Shipment, action: str, reason: str | None) -> None:
+def test_shipment_plans(the_order: TikTokOrder, the_shipment: Shipment, action: str, reason: str | None) -> None:
     plan = plan_shipment(the_order, the_shipment)
     assert (plan.action, plan.reason) == (action, reason)
 

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from shared.topics import TIKTOK_WEBHOOKS
-from tests.store_sync.conftest import US_SHOP, SyncHarness, eventually
+from tests.store_sync.conftest import US_SHOP, SyncHarness
+from tests.waiting import eventually
 
 PRODUCT_PATH = "/product/202309/products/{}"
 AUDIT_EVENTS = {"PRODUCT_FIRST_PASS_REVIEW", "PRODUCT_STATUS_CHANGED", "PRODUCT_AUDIT_FAILURE"}

@@ -1,4 +1,5 @@
-"""`shopsync stores rotate-key` and stores marked `needs_relink`, through the CLI against the real broker."""
+"""`shopsync stores rotate-key` and stores marked `needs_relink`, through the CLI against the real broker. The stores
+owner re-encrypts, with its own SHOPSYNC_SECRET_KEY: each step runs an owner with the key list of that step."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import asyncio
 import orjson
 from click.testing import CliRunner, Result
 
-from shared.kafka import create_producer
 from shared.settings import Settings
 from shared.stores.crypto import KEY_MISMATCH, KeyMismatch, TokenCipher, generate_key
 from shared.stores.model import DEAUTHORIZED, LINKED, NEEDS_RELINK, StoreRecord
-from shared.stores.table import StoreTable, StoreWriter
+from shared.stores.table import StoreTable
 from shopsync.cli import cli
+from tests.stores.owner import running_owner, seed, with_key
 
 OLD, NEW, OTHER = generate_key(), generate_key(), generate_key()
 
@@ -34,25 +35,16 @@ def store(shop_id: str, key: str, **changes: object) -> StoreRecord:
     return record
 
 
-async def write(settings: Settings, *records: StoreRecord) -> None:
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        for record in records:
-            await StoreWriter(producer, settings).put(record)
-    finally:
-        await producer.stop()
-
-
 def no_secrets(output: str) -> bool:
     return all(secret not in output for secret in (OLD, NEW, OTHER, "TTP_", "gAAAA"))
 
 
 async def test_rotation_re_encrypts_every_store_with_the_first_key_and_names_the_one_that_failed(
         settings: Settings) -> None:
-    await write(settings, store("7001", OLD), store("7002", NEW), store("7003", OTHER),
+    await seed(settings, store("7001", OLD), store("7002", NEW), store("7003", OTHER),
                 store("7004", OLD, status=DEAUTHORIZED, access_token_enc="", refresh_token_enc=""))
-    result = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
+    async with running_owner(with_key(settings, f"{NEW},{OLD}")):
+        result = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
     assert result.exit_code == 1, result.output
     assert "Re-encrypted 1 store(s) with the first key of SHOPSYNC_SECRET_KEY; 1 already used it." in result.stdout
     assert "Could not decrypt 1 store(s), left unchanged: Store 7003 (7003)" in result.stderr
@@ -63,18 +55,20 @@ async def test_rotation_re_encrypts_every_store_with_the_first_key_and_names_the
         assert new_only.decrypt(stores[shop_id].access_token_enc) == f"TTP_access_{shop_id}"
         assert new_only.decrypt(stores[shop_id].refresh_token_enc) == f"TTP_refresh_{shop_id}"
     assert TokenCipher(OTHER).decrypt(stores["7003"].access_token_enc) == "TTP_access_7003"  # left as it was
-    again = await shopsync(settings, "stores", "rotate-key", "--json", secret_key=f"{NEW},{OLD},{OTHER}")
+    async with running_owner(with_key(settings, f"{NEW},{OLD},{OTHER}")):
+        again = await shopsync(settings, "stores", "rotate-key", "--json", secret_key=f"{NEW},{OLD},{OTHER}")
     assert again.exit_code == 0, again.output
     doc = orjson.loads(again.stdout)
     assert [s["shop_id"] for s in doc["reencrypted"]] == ["7003"] and doc["failed"] == []
     assert sorted(s["shop_id"] for s in doc["already_current"]) == ["7001", "7002"]
-    done = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
+    async with running_owner(with_key(settings, f"{NEW},{OLD}")):
+        done = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
     assert done.exit_code == 0 and "the other keys can be removed from SHOPSYNC_SECRET_KEY" in done.stdout
 
 
 async def test_a_store_marked_for_its_key_is_listed_with_the_reason_and_linked_again_once_the_key_is_back(
         settings: Settings) -> None:
-    await write(settings, store("7001", OLD, status=NEEDS_RELINK, status_reason=KEY_MISMATCH))
+    await seed(settings, store("7001", OLD, status=NEEDS_RELINK, status_reason=KEY_MISMATCH))
     listed = await shopsync(settings, "stores", "list", secret_key=NEW)
     assert listed.exit_code == 0, listed.output
     assert "needs_relink" in listed.stdout and f"needs relinking: {KEY_MISMATCH}" in listed.stdout
@@ -82,7 +76,8 @@ async def test_a_store_marked_for_its_key_is_listed_with_the_reason_and_linked_a
     assert 'shopsync stores link --nickname "Store 7001"' in listed.stdout
     [row] = orjson.loads((await shopsync(settings, "stores", "list", "--json", secret_key=NEW)).stdout)
     assert (row["status"], row["status_reason"]) == (NEEDS_RELINK, KEY_MISMATCH) and no_secrets(listed.output)
-    result = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
+    async with running_owner(with_key(settings, f"{NEW},{OLD}")):
+        result = await shopsync(settings, "stores", "rotate-key", secret_key=f"{NEW},{OLD}")
     assert result.exit_code == 0, result.output
     assert "Linked again (their tokens decrypt again): Store 7001 (7001)." in result.stdout
     restored = (await StoreTable().load(settings)).stores["7001"]
@@ -91,7 +86,7 @@ async def test_a_store_marked_for_its_key_is_listed_with_the_reason_and_linked_a
 
 
 async def test_a_wrong_key_in_the_list_fails_naming_the_setting_without_a_traceback(settings: Settings) -> None:
-    await write(settings, store("7001", OLD))
+    await seed(settings, store("7001", OLD))
     for keys, problem in ((f"{NEW},not-a-fernet-key", "SHOPSYNC_SECRET_KEY is not a valid Fernet key (key 2 of 2)"),
                           ("", "SHOPSYNC_SECRET_KEY is not set")):
         result = await shopsync(settings, "stores", "rotate-key", secret_key=keys)
@@ -102,14 +97,16 @@ async def test_a_wrong_key_in_the_list_fails_naming_the_setting_without_a_traceb
 
 
 async def test_changing_the_warehouse_of_a_store_whose_tokens_do_not_decrypt_says_so(settings: Settings) -> None:
-    await write(settings, store("7001", OLD))
-    result = await shopsync(settings, "stores", "set", "7001", "--warehouse", "LA Warehouse", secret_key=NEW)
+    await seed(settings, store("7001", OLD))
+    async with running_owner(with_key(settings, NEW)):
+        result = await shopsync(settings, "stores", "set", "7001", "--warehouse", "LA Warehouse", secret_key=NEW)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert f"Store 7001 (7001): {KeyMismatch()}" in result.stderr and no_secrets(result.output)
 
 
 async def test_unlink_clears_the_reason_of_a_store_that_needed_relinking(settings: Settings) -> None:
-    await write(settings, store("7001", OLD, status=NEEDS_RELINK, status_reason=KEY_MISMATCH))
-    assert (await shopsync(settings, "stores", "unlink", "7001", secret_key=NEW)).exit_code == 0
+    await seed(settings, store("7001", OLD, status=NEEDS_RELINK, status_reason=KEY_MISMATCH))
+    async with running_owner(with_key(settings, NEW)):
+        assert (await shopsync(settings, "stores", "unlink", "7001", secret_key=NEW)).exit_code == 0
     unlinked = (await StoreTable().load(settings)).stores["7001"]
     assert (unlinked.status, unlinked.status_reason) == (DEAUTHORIZED, "")

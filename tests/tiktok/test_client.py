@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.settings import load_settings
-from shared.tiktok.client import BACKOFF_CAP_S, TikTokClient
+from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import (
     InvalidPath,
     InvalidSignature,
@@ -20,7 +20,8 @@ from shared.tiktok.errors import (
 )
 from shared.tiktok.models import ShopAuth
 from shared.tiktok.ratelimit import RateLimiter
-from tests.conftest import MY_SHOP, US_SHOP, Sandbox
+from shared.tiktok.retry import DEFAULT_RETRY, RetryPolicy, counting_calls
+from tests.sandbox import MY_SHOP, US_SHOP, Sandbox
 
 
 def detail_calls(sandbox: Sandbox) -> list[dict]:
@@ -40,7 +41,7 @@ async def test_120_ids_are_fetched_in_three_calls_and_merged_in_order(sandbox: S
     ids = [sandbox.world.create_order({"shop_id": US_SHOP})["id"] for _ in range(120)]
     before = len(detail_calls(sandbox))
     orders = await tiktok_client.get_order_detail(shop, list(reversed(ids)))
-    assert [o["id"] for o in orders] == list(reversed(ids))
+    assert [o.id for o in orders] == list(reversed(ids))
     calls = detail_calls(sandbox)[before:]
     assert sorted(len(c["query"]["ids"].split(",")) for c in calls) == [20, 50, 50]
 
@@ -48,12 +49,12 @@ async def test_120_ids_are_fetched_in_three_calls_and_merged_in_order(sandbox: S
 async def test_search_follows_page_tokens_over_250_orders_with_a_signed_body(sandbox: Sandbox,
                                                                             tiktok_client: TikTokClient) -> None:
     shop = await sandbox.authorize(tiktok_client)
-    for i in range(250):
+    for _ in range(250):
         sandbox.world.create_order({"shop_id": US_SHOP, "shipping_type": "SELLER"})
     sandbox.world.create_order({"shop_id": US_SHOP, "shipping_type": "TIKTOK"})
     found = [o async for o in tiktok_client.search_orders(shop, order_status="AWAITING_SHIPMENT",
                                                           shipping_type="SELLER", update_time_ge=0)]
-    assert len(found) == 250 and len({o["id"] for o in found}) == 250
+    assert len(found) == 250 and len({o.id for o in found}) == 250
     pages = [c for c in sandbox.app.state.api.call_log if c["path"] == "/order/202309/orders/search"]
     assert len(pages) == 3
 
@@ -63,7 +64,7 @@ async def test_429_storm_is_ridden_out_with_backoff(sandbox: Sandbox, tiktok_cli
     order = sandbox.world.create_order({"shop_id": US_SHOP})
     await sandbox.control("POST", "/sandbox/faults", {"rate_limit_storm_s": 1.0})
     orders = await tiktok_client.get_order_detail(shop, [order["id"]])
-    assert [o["id"] for o in orders] == [order["id"]]
+    assert [o.id for o in orders] == [order["id"]]
     assert len(detail_calls(sandbox)) > 1  # it was refused at least once, then retried
 
 
@@ -82,7 +83,7 @@ async def test_expired_token_is_refreshed_once_and_the_call_retried(sandbox: San
     tiktok_client.on_token_expired = on_expired
     await sandbox.control("POST", f"/sandbox/shops/{US_SHOP}/tokens/expire")
     orders = await tiktok_client.get_order_detail(shop, [order["id"]])
-    assert [o["id"] for o in orders] == [order["id"]] and refreshed == [US_SHOP]
+    assert [o.id for o in orders] == [order["id"]] and refreshed == [US_SHOP]
 
 
 async def test_expired_token_without_hook_raises_token_expired(sandbox: Sandbox, tiktok_client: TikTokClient) -> None:
@@ -130,7 +131,7 @@ async def test_cipher_of_another_shop_is_permission_denied(sandbox: Sandbox, tik
 
 # ---- narrow unit tests: the error envelope → exception mapping, Retry-After, the limiter ---------------------
 
-def mock_client(answers: list[httpx.Response], delays: list[float], max_retries: int = 0) -> TikTokClient:
+def mock_client(answers: list[httpx.Response], delays: list[float], attempts: int = 1) -> TikTokClient:
     queue = list(answers)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -139,9 +140,9 @@ def mock_client(answers: list[httpx.Response], delays: list[float], max_retries:
     async def record_sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    return TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://auth",
-                        transport=httpx.MockTransport(handler), max_retries=max_retries, sleep=record_sleep,
-                        qps=1e9)
+    return TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://auth", qps=1e9,
+                        transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=attempts),
+                        sleep=record_sleep)
 
 
 def answer(code: int, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -167,26 +168,36 @@ async def test_error_codes_map_to_typed_exceptions(response: httpx.Response, err
     await client.aclose()
 
 
-async def test_shipping_writes_are_sent_once_their_caller_owns_the_retries() -> None:
+async def test_shipping_writes_are_retried_by_the_client_like_reads_and_every_call_is_counted() -> None:
     delays: list[float] = []
-    client = mock_client([answer(21001003), answer(0)], delays, max_retries=3)
-    with pytest.raises(Transient):
+    client = mock_client([answer(21001003), answer(21001003), answer(0)], delays, attempts=4)
+    with counting_calls() as calls:
         await client.mark_package_shipped(ShopAuth("1", "c", "t"), "9", tracking_number="T", shipping_provider_id="p")
-    assert delays == []
+    assert (calls.calls, len(delays)) == (3, 2)
     await client.aclose()
-    reads = mock_client([answer(21001003), answer(0)], delays, max_retries=3)
-    await reads.get_warehouses(ShopAuth("1", "c", "t"))  # reads keep the client's retries
-    assert len(delays) == 1
-    await reads.aclose()
+
+
+async def test_the_policy_bounds_the_http_calls_and_the_last_error_is_raised() -> None:
+    delays: list[float] = []
+    client = mock_client([answer(21001003)] * 5, delays, attempts=3)
+    with counting_calls() as calls, pytest.raises(Transient):
+        await client.get_warehouses(ShopAuth("1", "c", "t"))
+    assert (calls.calls, len(delays)) == (3, 2)
+    await client.aclose()
+
+
+def test_a_policy_without_any_attempt_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        RetryPolicy(attempts=0)
 
 
 async def test_retry_after_is_honoured_and_retries_are_bounded() -> None:
     delays: list[float] = []
-    client = mock_client([answer(36009002, 429, {"Retry-After": "3"}), answer(0)], delays, max_retries=3)
+    client = mock_client([answer(36009002, 429, {"Retry-After": "3"}), answer(0)], delays, attempts=4)
     await client.get_warehouses(ShopAuth("1", "c", "t"))
     assert len(delays) == 1 and delays[0] >= 3
     delays.clear()
-    failing = mock_client([answer(36009003, 500)] * 4, delays, max_retries=3)
+    failing = mock_client([answer(36009003, 500)] * 4, delays, attempts=4)
     with pytest.raises(Transient):
         await failing.get_warehouses(ShopAuth("1", "c", "t"))
     assert len(delays) == 3 and max(delays) <= 8.0
@@ -196,12 +207,12 @@ async def test_retry_after_is_honoured_and_retries_are_bounded() -> None:
                                                   ("soon", None), ("2.5", 2.5)])
 async def test_retry_after_is_capped_at_60_s(header: str, expected: float | None) -> None:
     delays: list[float] = []
-    client = mock_client([answer(36009002, 429, {"Retry-After": header}), answer(0)], delays, max_retries=1)
+    client = mock_client([answer(36009002, 429, {"Retry-After": header}), answer(0)], delays, attempts=2)
     await client.get_warehouses(ShopAuth("1", "c", "t"))
     if expected is None:
-        assert delays[0] <= BACKOFF_CAP_S
+        assert delays[0] <= DEFAULT_RETRY.cap_s
     else:
-        assert expected <= delays[0] <= max(expected, BACKOFF_CAP_S)
+        assert expected <= delays[0] <= max(expected, DEFAULT_RETRY.cap_s)
     await client.aclose()
     once = mock_client([answer(36009002, 429, {"Retry-After": header})], [])
     with pytest.raises(RateLimited) as info:
@@ -234,7 +245,7 @@ async def test_timeouts_and_connection_errors_are_transient_and_retried() -> Non
     async def no_sleep(_: float) -> None: ...
 
     client = TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://a",
-                          transport=httpx.MockTransport(handler), max_retries=2, sleep=no_sleep)
+                          transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=3), sleep=no_sleep)
     await client.get_warehouses(ShopAuth("1", "c", "t"))
     assert calls == 3
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import orjson
 from starlette.applications import Starlette
@@ -13,8 +11,9 @@ from starlette.routing import Route
 
 from services.tiktok_sandbox.pusher import RETRY_SCHEDULE_S
 from shared.tiktok.signing import verify_webhook
-from tests.conftest import US_SHOP, Sandbox
+from tests.sandbox import US_SHOP, Sandbox
 from tests.servers import serve_app
+from tests.waiting import eventually
 
 
 class Receiver:
@@ -31,18 +30,12 @@ class Receiver:
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
 
 
-async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
 async def test_pushes_carry_a_valid_signature_over_the_exact_body(sandbox: Sandbox) -> None:
     receiver = Receiver()
     async with serve_app(receiver.app()) as url:
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/hook"})
         created = (await sandbox.control("POST", "/sandbox/orders", {"shop_id": US_SHOP})).json()
-        await wait_for(lambda: receiver.got)
+        await eventually(lambda: receiver.got, every=0.02)
     body, signature = receiver.got[0]
     assert verify_webhook(sandbox.config.app_key, [sandbox.config.app_secret], body, signature)
     doc = orjson.loads(body)
@@ -55,7 +48,7 @@ async def test_failed_pushes_are_retried_on_the_scaled_schedule(sandbox: Sandbox
     async with serve_app(receiver.app()) as url:
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/hook", "time_factor": 6000.0})
         await sandbox.control("POST", "/sandbox/orders", {"shop_id": US_SHOP})
-        await wait_for(lambda: len(receiver.got) == 3)
+        await eventually(lambda: len(receiver.got) == 3, every=0.02)
         log = (await sandbox.control("GET", "/sandbox/webhooks")).json()
     assert log[0]["answers"] == [500, 500, 200] and log[0]["retries"] == 2 and log[0]["delivered"]
     assert receiver.got[0][0] == receiver.got[2][0]  # the same notification, byte for byte
@@ -67,7 +60,7 @@ async def test_push_is_given_up_after_four_retries(sandbox: Sandbox) -> None:
     async with serve_app(receiver.app()) as url:
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/hook", "time_factor": 200000.0})
         await sandbox.control("POST", "/sandbox/orders", {"shop_id": US_SHOP})
-        await wait_for(lambda: (sandbox.app.state.pusher.log and sandbox.app.state.pusher.log[0].gave_up))
+        await eventually(lambda: (sandbox.app.state.pusher.log and sandbox.app.state.pusher.log[0].gave_up), every=0.02)
     assert len(receiver.got) == 5
 
 
@@ -77,7 +70,7 @@ async def test_status_moves_push_webhooks_and_cancel_is_spelled_as_the_doc_says(
         await sandbox.control("POST", "/sandbox/config", {"webhook_url": url + "/hook"})
         order = (await sandbox.control("POST", "/sandbox/orders", {"status": "ON_HOLD"})).json()
         moved = await sandbox.control("POST", f"/sandbox/orders/{order['id']}/status", {"status": "CANCELLED"})
-        await wait_for(lambda: len(receiver.got) == 2)
+        await eventually(lambda: len(receiver.got) == 2, every=0.02)
     assert moved.json()["status"] == "CANCELLED" and moved.json()["update_time"] > order["update_time"]
     assert [orjson.loads(b)["data"]["order_status"] for b, _ in receiver.got] == ["ON_HOLD", "CANCEL"]
 
@@ -102,7 +95,7 @@ async def test_traffic_generates_orders_with_webhooks(sandbox: Sandbox) -> None:
     await sandbox.control("POST", "/sandbox/config", {"webhook_url": None})
     started = await sandbox.control("POST", "/sandbox/traffic", {"orders_per_s": 50, "duration_s": 0.5})
     assert started.status_code == 202
-    await wait_for(lambda: sandbox.world.state()["order_count"] >= 25)
+    await eventually(lambda: sandbox.world.state()["order_count"] >= 25, every=0.02)
 
 
 async def test_oauth_authorize_redirects_with_code_or_denial(sandbox: Sandbox) -> None:

@@ -10,7 +10,7 @@ import pytest
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.errors import TikTokError
 from shared.tiktok.models import ShopAuth
-from tests.conftest import MY_SHOP, US_SHOP, Sandbox
+from tests.sandbox import MY_SHOP, US_SHOP, Sandbox
 
 LA, NJ, SHARED_A = "7000000000000000001", "7000000000000000002", "7000000000000000004"
 KL = "7100000000000000001"

@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from services.webhook_gateway.app import create_app
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
+from tests.fakes import MemoryPublisher
 from tests.servers import serve_app
-from tests.webhook_gateway.conftest import APP_KEY, APP_SECRET, MemoryPublisher, sign, webhook_body
+from tests.waiting import eventually
+from tests.webhooks import sign, webhook_body
 
-
-def edge_settings(**update: object) -> Settings:
-    return load_settings(tiktok_app_key=APP_KEY, tiktok_app_secret=APP_SECRET, **update)
+SLOW_CLIENT_PAUSE_S = 0.3  # the client's pause between two pieces of one body, well inside the read timeout
 
 
 class Upload:
@@ -54,14 +54,12 @@ class Upload:
         await self.writer.wait_closed()
 
 
-@pytest.fixture
-def publisher() -> MemoryPublisher:
-    return MemoryPublisher()
-
-
 @pytest.mark.parametrize("sent", [0, 100])
-async def test_a_stalled_body_is_cut_off_with_408_within_the_timeout(publisher: MemoryPublisher, sent: int) -> None:
-    async with serve_app(create_app(edge_settings(shopsync_gateway_read_timeout_s=0.3), publisher)) as url:
+async def test_a_stalled_body_is_cut_off_with_408_within_the_timeout(gateway_settings: Settings,
+                                                                     memory_publisher: MemoryPublisher,
+                                                                     sent: int) -> None:
+    settings = gateway_settings.model_copy(update={"shopsync_gateway_read_timeout_s": 0.3})
+    async with serve_app(create_app(settings, memory_publisher)) as url:
         started = time.monotonic()
         upload = await Upload.start(url, sent)
         status, raw = await upload.answer(until_closed=True)  # the connection is closed: the rest is not awaited
@@ -72,30 +70,36 @@ async def test_a_stalled_body_is_cut_off_with_408_within_the_timeout(publisher: 
         async with httpx.AsyncClient(base_url=url) as http:  # the gateway still serves
             body = webhook_body(notification_id="after-408")
             assert (await http.post("/webhooks/tiktok", content=body, headers=sign(body))).status_code == 200
-    assert [value for _, value, _ in publisher.records] == [body]
+    assert [value for _, value, _ in memory_publisher.records] == [body]
 
 
-async def test_a_body_arriving_in_time_in_pieces_is_accepted(publisher: MemoryPublisher) -> None:
-    async with serve_app(create_app(edge_settings(shopsync_gateway_read_timeout_s=2.0), publisher)) as url:
+async def test_a_body_arriving_in_time_in_pieces_is_accepted(gateway_settings: Settings,
+                                                             memory_publisher: MemoryPublisher) -> None:
+    settings = gateway_settings.model_copy(update={"shopsync_gateway_read_timeout_s": 2.0})
+    async with serve_app(create_app(settings, memory_publisher)) as url:
         upload = await Upload.start(url, 50)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(SLOW_CLIENT_PAUSE_S)
         await upload.finish()
         status, _ = await upload.answer()
         await upload.close()
-    assert status == 200 and len(publisher.records) == 1
+    assert status == 200 and len(memory_publisher.records) == 1
 
 
 async def test_requests_beyond_the_limit_get_503_with_retry_after_while_it_is_held(
-        publisher: MemoryPublisher) -> None:
-    settings = edge_settings(shopsync_gateway_max_concurrent=2, shopsync_gateway_read_timeout_s=10.0)
-    async with serve_app(create_app(settings, publisher)) as url, httpx.AsyncClient(base_url=url) as http:
+        gateway_settings: Settings, memory_publisher: MemoryPublisher) -> None:
+    settings = gateway_settings.model_copy(update={"shopsync_gateway_max_concurrent": 2,
+                                                   "shopsync_gateway_read_timeout_s": 10.0})
+    async with serve_app(create_app(settings, memory_publisher)) as url, httpx.AsyncClient(base_url=url) as http:
         held = [await Upload.start(url, 100) for _ in range(2)]
         body = webhook_body(notification_id="over-limit")
-        async with asyncio.timeout(5):
-            while (over := await http.post("/webhooks/tiktok", content=body, headers=sign(body))).status_code != 503:
-                assert over.status_code == 200  # only until both held uploads are inside the gateway
-                await asyncio.sleep(0.02)
-        publisher.records.clear()
+
+        async def refused() -> httpx.Response | None:
+            answer = await http.post("/webhooks/tiktok", content=body, headers=sign(body))
+            assert answer.status_code in (200, 503)  # 200 only until both held uploads are inside the gateway
+            return answer if answer.status_code == 503 else None
+
+        over = await eventually(refused, within=5, what="a 503 while two uploads hold both places")
+        memory_publisher.records.clear()
         assert over.headers["retry-after"] == "1"
         assert (await http.get("/healthz")).status_code == 200  # probes are not counted
         metrics = (await http.get("/metrics")).text
@@ -107,4 +111,4 @@ async def test_requests_beyond_the_limit_get_503_with_retry_after_while_it_is_he
         assert again.status_code == 200  # a place came free
         for upload in held:
             await upload.close()
-    assert len(publisher.records) == 2
+    assert len(memory_publisher.records) == 2

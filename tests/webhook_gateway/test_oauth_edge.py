@@ -24,7 +24,7 @@ from shared.stores.crypto import generate_key
 from shared.stores.linking import new_pending_link
 from shared.stores.model import StoreRecord
 from shared.stores.table import StoreWriter
-from tests.webhook_gateway.conftest import APP_KEY, APP_SECRET
+from tests.sandbox import APP_KEY, APP_SECRET
 
 CALLBACK = "/oauth/tiktok/callback"
 WELL_FORMED = "A" * 32
@@ -116,7 +116,8 @@ def test_states_from_stores_link_and_shop_choices_are_well_formed() -> None:
 async def test_a_state_written_just_before_the_callback_is_waited_for() -> None:
     links = PendingLinks()
     waiting = asyncio.ensure_future(links.wait_for(WELL_FORMED, 2.0))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one turn of the loop: the callback's lookup is now waiting for the follower
+    assert not waiting.done()
     put(links, pending_record(WELL_FORMED), WELL_FORMED)
     found = await asyncio.wait_for(waiting, 1.0)
     assert found is not None and found.state == WELL_FORMED

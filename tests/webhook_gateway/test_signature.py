@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from services.webhook_gateway.app import MissingSecrets, create_app
 from shared.settings import Settings
 from shared.tiktok.signing import webhook_signature
-from tests.webhook_gateway.conftest import APP_KEY, APP_SECRET, MemoryPublisher, read_webhooks, sign, webhook_body
+from tests.fakes import MemoryPublisher
+from tests.sandbox import APP_KEY, APP_SECRET
+from tests.webhooks import published_webhooks, sign, webhook_body
 
 
 async def test_correct_signature_is_accepted_and_published(unit_client: httpx.AsyncClient,
@@ -68,9 +70,10 @@ async def test_property_any_change_to_a_signed_body_is_rejected(unit_client: htt
     assert memory_publisher.records == []
 
 
-async def test_previous_secret_is_accepted_during_rotation(settings: Settings) -> None:
-    rotated = settings.model_copy(update={"tiktok_app_secret": type(settings.tiktok_app_secret)("new-secret"),
-                                          "tiktok_app_secret_previous": settings.tiktok_app_secret})
+async def test_previous_secret_is_accepted_during_rotation(gateway_settings: Settings) -> None:
+    secret = gateway_settings.tiktok_app_secret
+    rotated = gateway_settings.model_copy(update={"tiktok_app_secret": type(secret)("new-secret"),
+                                                  "tiktok_app_secret_previous": secret})
     publisher = MemoryPublisher()
     app = create_app(rotated, publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
@@ -83,10 +86,10 @@ async def test_previous_secret_is_accepted_during_rotation(settings: Settings) -
 
 
 @pytest.mark.parametrize("missing", ["tiktok_app_key", "tiktok_app_secret"])
-def test_gateway_refuses_to_start_without_secrets(settings: Settings, missing: str) -> None:
-    value = "" if missing == "tiktok_app_key" else type(settings.tiktok_app_secret)("")
+def test_gateway_refuses_to_start_without_secrets(gateway_settings: Settings, missing: str) -> None:
+    value = "" if missing == "tiktok_app_key" else type(gateway_settings.tiktok_app_secret)("")
     with pytest.raises(MissingSecrets):
-        create_app(settings.model_copy(update={missing: value}), MemoryPublisher())
+        create_app(gateway_settings.model_copy(update={missing: value}), MemoryPublisher())
 
 
 async def test_bad_signatures_publish_nothing_to_the_real_topic(settings: Settings, gateway: httpx.AsyncClient) -> None:
@@ -94,5 +97,4 @@ async def test_bad_signatures_publish_nothing_to_the_real_topic(settings: Settin
     for headers in _bad_headers(body).values():
         assert (await gateway.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 401
     assert (await gateway.post("/webhooks/tiktok", content=body, headers=sign(body))).status_code == 200
-    records = await read_webhooks(settings, 1)
-    assert [r.value for r in records] == [body]
+    assert [r.value for r in await published_webhooks(settings)] == [body]

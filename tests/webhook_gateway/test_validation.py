@@ -11,12 +11,13 @@ import pytest
 
 from services.webhook_gateway.app import create_app
 from shared.settings import Settings
-from tests.webhook_gateway.conftest import MemoryPublisher, sign, webhook_body
+from tests.fakes import MemoryPublisher
+from tests.webhooks import sign, webhook_body
 
 
-async def test_body_one_byte_over_the_limit_is_413(settings: Settings) -> None:
+async def test_body_one_byte_over_the_limit_is_413(gateway_settings: Settings) -> None:
     body = webhook_body()
-    small = settings.model_copy(update={"shopsync_max_webhook_bytes": len(body)})
+    small = gateway_settings.model_copy(update={"shopsync_max_webhook_bytes": len(body)})
     publisher = MemoryPublisher()
     app = create_app(small, publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
@@ -120,10 +121,10 @@ async def test_metrics_count_results(unit_client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(("offset", "status"), [(300, 200), (301, 400), (-48 * 3600, 200), (-48 * 3600 - 1, 400)])
-async def test_time_window_edges_with_a_fixed_clock(settings: Settings, offset: int, status: int) -> None:
+async def test_time_window_edges_with_a_fixed_clock(gateway_settings: Settings, offset: int, status: int) -> None:
     now = 1_800_000_000
     publisher = MemoryPublisher()
-    app = create_app(settings, publisher, clock=lambda: float(now))
+    app = create_app(gateway_settings, publisher, clock=lambda: float(now))
     body = webhook_body(timestamp=now + offset)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         answer = await client.post("/webhooks/tiktok", content=body, headers=sign(body))
