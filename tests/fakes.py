@@ -4,8 +4,9 @@ need neither a broker nor the sandbox. One fake per port, shared by every test t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +26,7 @@ from shared.tiktok.orders import TikTokOrder, parse_order
 NOW = 1_800_000_000  # the fakes' clock: grants are dated from it
 UPDATE_TIMES = itertools.count(1_700_000_000)  # TikTok `update_time`s, each newer than the last
 
-OrderAnswer = Callable[[list[str]], list[dict[str, Any]]]
+OrderAnswer = Callable[[list[str]], list[dict[str, Any]] | Awaitable[list[dict[str, Any]]]]
 
 
 # ---- the gateway's publisher ---------------------------------------------------------------------------------
@@ -176,7 +177,9 @@ class FakeTikTok:
 
     async def get_order_detail(self, shop: ShopAuth, ids: list[str]) -> list[TikTokOrder]:
         self.order_calls.append((shop.shop_id, list(ids)))
-        return [parse_order(order) for order in self.order_answers.get(shop.shop_id, every_order_found)(ids)]
+        answer = self.order_answers.get(shop.shop_id, every_order_found)(ids)
+        found = await answer if inspect.isawaitable(answer) else answer
+        return [parse_order(order) for order in found]
 
     async def get_product(self, auth: ShopAuth, product_id: str) -> dict[str, Any]:
         self.product_reads.append((auth.shop_id, product_id))

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import orjson
 
+from services.order_ingest.fetch import ingest_policy
 from services.order_ingest.service import GROUP, IngestService
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.publisher import PublishFailed
@@ -31,6 +32,8 @@ from tests.servers import serve_app
 from tests.stores.owner import running_owner
 from tests.topicview import consumed_to_end
 
+HARNESS_RETRY = RetryPolicy(attempts=4)  # a test client gives up soon; the ingest's own has no limit
+
 
 @dataclass
 class Harness:
@@ -42,10 +45,9 @@ class Harness:
     task: asyncio.Task[None] | None = None
     refuse: Callable[[dict[str, Any]], bool] = lambda doc: False  # webhooks the gateway answers 503 to
 
-    def client(self) -> TikTokClient:
+    def client(self, retry: RetryPolicy = HARNESS_RETRY) -> TikTokClient:
         return TikTokClient(app_key=self.sandbox.config.app_key, app_secret=self.sandbox.config.app_secret,
-                            api_base=self.sandbox.base_url, auth_base=self.sandbox.base_url,
-                            retry=RetryPolicy(attempts=4))
+                            api_base=self.sandbox.base_url, auth_base=self.sandbox.base_url, retry=retry)
 
     async def link(self, nickname: str = "Main store", warehouse: str = "LA Warehouse", shop_id: str | None = None,
                    **options: Any) -> httpx.Response:
@@ -62,7 +64,7 @@ class Harness:
             return await http.get(consent.headers["location"])
 
     async def start_ingest(self) -> None:
-        self.service = IngestService(self.settings, client=self.client())
+        self.service = IngestService(self.settings, client=self.client(ingest_policy(self.settings)))
         self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
 
     async def create_order(self, **spec: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Get Order Detail for one shop, with the ingest's error policy: retry what passes, report what never will."""
+"""Get Order Detail for one shop, with the ingest's error policy: wait for what passes, report what never will.
+
+429/5xx/timeouts are retried by the TikTok client alone: the ingest builds it with `ingest_policy` (no attempt limit,
+an interruptible backoff), because an order must never be dropped for an outage. What the fetcher itself waits
+for is the stores owner: a token it has not refreshed yet (`TokenExpired`) is asked for again after a pause.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass, field
 from services.order_ingest.decide import store_reasons
 from services.order_ingest.metrics import IngestMetrics
 from shared.logging import get_logger
+from shared.settings import Settings
 from shared.stores.table import StoreTable
 from shared.stores.tokens import StoreNeedsRelink, StoreUnavailable, TokenKeeper
 from shared.tiktok.client import TikTokClient
@@ -21,9 +27,10 @@ from shared.tiktok.errors import (
     Transient,
 )
 from shared.tiktok.orders import TikTokOrder
+from shared.tiktok.retry import UNLIMITED, RetryPolicy, Stopped
 
 log = get_logger("order_ingest.fetch")
-RETRY_CAP_S = 30.0
+RETRY_CAP_S = 60.0
 
 
 @dataclass(slots=True)
@@ -42,9 +49,15 @@ class Fetched:
         return self.failures.get(order_id, self.failure)
 
 
+def ingest_policy(settings: Settings) -> RetryPolicy:
+    """The ingest's client: retry until TikTok answers (or the worker stops), waits doubling up to a minute."""
+    return RetryPolicy(attempts=UNLIMITED, base_s=0.2, cap_s=RETRY_CAP_S)
+
+
 class OrderFetcher:
-    """429/5xx/timeouts/expired tokens are retried with capped backoff until they pass or the worker stops;
-    permanent errors (permission denied, not found, other API errors) are returned as a failure reason."""
+    """Orders by id; an expired token waits for the owner's refresh until the worker stops; permanent errors
+    (permission denied, not found, other API errors) and a client that gave up (a bounded policy) are returned as a
+    failure reason."""
 
     def __init__(self, table: StoreTable, tokens: TokenKeeper, client: TikTokClient, metrics: IngestMetrics,
                  retry_base_s: float = 1.0) -> None:
@@ -74,10 +87,15 @@ class OrderFetcher:
                 if len(ids) == 1:
                     return Fetched(failure=f"malformed_order: {exc}")
                 return await self._one_by_one(shop_id, ids, stop)
-            except (RateLimited, Transient, TokenExpired) as exc:
+            except Stopped:
+                return None
+            except TokenExpired as exc:
                 self._count(exc)
-                delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
-                log.warning("order_fetch_retry", shop_id=shop_id, code=exc.code, delay_s=delay)
+                log.warning("order_fetch_waits_for_token", shop_id=shop_id, code=exc.code, delay_s=delay)
+            except (RateLimited, Transient) as exc:  # only a client with a bounded policy gives up
+                self._count(exc)
+                log.error("order_fetch_gave_up", shop_id=shop_id, code=exc.code, request_id=exc.request_id)
+                return Fetched(failure=f"tiktok_unavailable: code {exc.code}, request_id {exc.request_id}")
             except TikTokError as exc:
                 self._count(exc)
                 kind = "permission_denied" if isinstance(exc, PermissionDenied) else "tiktok_error"

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.order_ingest.fetch import OrderFetcher
+from services.order_ingest.fetch import OrderFetcher, ingest_policy
 from services.order_ingest.metrics import IngestMetrics
 from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.ownership import Ownership
@@ -31,6 +31,7 @@ from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
+from shared.tiktok.retry import sleep_unless_stopped
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
 
 GROUP = "shopsync-order-ingest"
@@ -51,7 +52,8 @@ class IngestService:
         producer = create_managed_producer(settings, "ingest", self.metrics.registry)
         self.producer = producer
         consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix))
-        client = self.client or TikTokClient.from_settings(settings)
+        client = self.client or TikTokClient.from_settings(settings, retry=ingest_policy(settings),
+                                                           sleep=sleep_unless_stopped(stop))
         await producer.start()
         try:
             table = await StoreTable().load(settings)

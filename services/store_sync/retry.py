@@ -17,6 +17,7 @@ from shared.logging import get_logger
 from shared.settings import Settings
 from shared.tiktok.errors import RateLimited, TokenExpired, Transient
 from shared.tiktok.retry import RetryPolicy
+from shared.tiktok.retry import sleep_unless_stopped as stopping_sleep
 
 T = TypeVar("T")
 UNAVAILABLE = (RateLimited, Transient, TokenExpired)  # what the client's retries (and one token refresh) did not pass
@@ -35,18 +36,8 @@ def store_sync_policy(settings: Settings) -> RetryPolicy:
 
 
 def sleep_unless_stopped(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
-    """A sleep for the client's backoff and pacing that raises Interrupted as soon as `stop` is set."""
-
-    async def sleep(seconds: float) -> None:
-        if stop.is_set():
-            raise Interrupted("stopping")
-        try:
-            await asyncio.wait_for(stop.wait(), seconds)
-        except TimeoutError:
-            return
-        raise Interrupted("stopping")
-
-    return sleep
+    """The client's sleep for store sync: Interrupted as soon as `stop` is set."""
+    return stopping_sleep(stop, Interrupted)
 
 
 async def until_kafka_accepts(call: Callable[[], Awaitable[T]], *, stop: asyncio.Event, what: str) -> T:

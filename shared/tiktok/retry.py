@@ -6,9 +6,11 @@ constructor and decide what to do with the final error; they never retry the cal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
-from collections.abc import Iterator
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -39,6 +41,27 @@ class RetryPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 NO_RETRIES = RetryPolicy(attempts=1)
+UNLIMITED = sys.maxsize  # `attempts` for a caller that must never give up on a call (until it is stopped)
+
+
+class Stopped(Exception):
+    """The caller is stopping: the call is abandoned during its backoff (raised by `sleep_unless_stopped`)."""
+
+
+def sleep_unless_stopped(stop: asyncio.Event, stopped: type[Exception] = Stopped
+                         ) -> Callable[[float], Awaitable[None]]:
+    """A sleep for the client's backoff and pacing that raises `stopped` as soon as `stop` is set."""
+
+    async def sleep(seconds: float) -> None:
+        if stop.is_set():
+            raise stopped("stopping")
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            return
+        raise stopped("stopping")
+
+    return sleep
 
 
 @dataclass(slots=True)

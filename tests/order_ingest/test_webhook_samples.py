@@ -64,30 +64,45 @@ async def test_every_documented_webhook_sample_is_accepted_keyed_and_acted_on_wi
     dated = max(o["update_time"] for o in orders) + 1  # after the orders' last change, with no wait for the clock
     bodies = [orjson.dumps(doc) for doc in samples(shop_id, ids, dated)]
     config = harness.sandbox.config
-    async with TopicView(harness.settings, TIKTOK_WEBHOOKS) as topic, httpx.AsyncClient() as http:
-        await topic.until(lambda rs: len(rs) == 2)  # the orders' own webhooks
-        for body in bodies:
+    service = harness.service
+    assert service is not None
+
+    async def post(some: list[bytes]) -> None:
+        for body in some:
             answer = await http.post(harness.gateway_url + "/webhooks/tiktok", content=body, headers={
                 "Authorization": webhook_signature(config.app_key, config.app_secret, body),
                 "Content-Type": "application/json"})
             assert answer.status_code == 200, (body, answer.text)
+
+    def finished(count: int) -> bool:
+        read = sum(service.metrics.events.labels(type=str(t))._value.get() for t in (1, 3, 4, 5, 6, 7, 15, 16, 27))
+        return read >= count and not service.worker.ledger.in_flight()
+
+    # the authorization samples (7, 6) last: the stores owner acts on them by itself, and a deauthorized store's
+    # orders are no longer fetched
+    orders_and_products, authorization = bodies[:-2], bodies[-2:]
+    async with TopicView(harness.settings, TIKTOK_WEBHOOKS) as topic, httpx.AsyncClient() as http:
+        await topic.until(lambda rs: len(rs) == 2)  # the orders' own webhooks
+        await post(orders_and_products)
+        await eventually(lambda: finished(2 + len(orders_and_products)),
+                         what="the ingest read every order and product sample and finished every record")
+        fetched = " ".join(call["query"].get("ids", "") for call in (await harness.sandbox.control(
+            "GET", "/sandbox/calls")).json() if call["path"] == "/order/202309/orders" and call["at"] >= posted_at)
+        assert ids[0] in fetched and ids[1] in fetched  # the second order is named only by the package update
+        await post(authorization)
         await topic.until(lambda rs: len(rs) == 2 + len(bodies))
     keys = {r.value: r.key.decode() for r in topic.records}  # partitions interleave: match records by their bytes
     assert [keys.get(body) for body in bodies] == [f"{shop_id}:{ids[0]}"] * 2 + [shop_id] * 7  # exact bytes, keyed
     product_events = [parse_product_event(body) for body in bodies[3:7]]
     assert [(e.type, e.product_id) for e in product_events if e] == [
         (5, str(PRODUCT_ID)), (15, str(PRODUCT_ID)), (16, str(PRODUCT_ID)), (27, "732357708734418520388")]
-    service = harness.service
-    assert service is not None
-
-    def every_record_finished() -> bool:
-        read = sum(service.metrics.events.labels(type=str(t))._value.get() for t in (1, 3, 4, 5, 6, 7, 15, 16, 27))
-        return read >= 2 + len(bodies) and not service.worker.ledger.in_flight()
-
-    await eventually(every_record_finished, what="the ingest read every sample and finished every record")
-    fetched = " ".join(call["query"].get("ids", "") for call in (await harness.sandbox.control(
-        "GET", "/sandbox/calls")).json() if call["path"] == "/order/202309/orders" and call["at"] >= posted_at)
-    assert ids[0] in fetched and ids[1] in fetched  # the second order is named only by the package update
+    await eventually(lambda: finished(2 + len(bodies)), what="the ingest read the authorization samples too")
     assert await everything(harness.settings, DLQ) == []
+
+    async def deauthorized() -> bool:
+        store = (await harness.stores()).stores[shop_id]
+        return store.status == "deauthorized"
+
+    await eventually(deauthorized, within=30, what="the stores owner applied the deauthorization")
     store = (await harness.stores()).stores[shop_id]
     assert store.status == "deauthorized" and store.authorization_expires_at > time.time()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from typing import Any
 
 import orjson
@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 from services.order_ingest import worker as worker_module
 from services.order_ingest.ledger import OffsetLedger
 from shared.dedupe import NotificationWindow, recent_notifications
-from shared.tiktok.errors import NotFound, PermissionDenied, RateLimited
+from shared.tiktok.errors import NotFound, PermissionDenied
 from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from tests.fakes import UPDATE_TIMES, every_order_found
 from tests.order_ingest.conftest import SHOP_A, SHOP_B, Rig
@@ -20,15 +20,18 @@ from tests.topicview import TopicView, everything
 from tests.waiting import eventually
 
 
-@dataclass
 class Storm:
-    """429 on every call until lifted, then the orders."""
+    """A 429 storm as the ingest's client lives it: its policy has no attempt limit, so each call lasts until the
+    storm is lifted, then answers the orders."""
 
-    raging: bool = True
+    def __init__(self) -> None:
+        self._lifted = asyncio.Event()
 
-    def __call__(self, ids: list[str]) -> list[dict[str, Any]]:
-        if self.raging:
-            raise RateLimited("too many requests", code=36009002, http_status=429)
+    def lift(self) -> None:
+        self._lifted.set()
+
+    async def __call__(self, ids: list[str]) -> list[dict[str, Any]]:
+        await self._lifted.wait()
         return every_order_found(ids)
 
 
@@ -45,7 +48,7 @@ async def test_a_shop_stuck_in_a_429_storm_holds_up_no_other_shop_and_is_not_com
         await view.until(lambda rs: len(rs) == 1)
         assert order_ids(view) == {"b1"}  # shop B's order went through while shop A was refused
         assert await rig.committed() in (None, stuck)  # nothing past shop A's unfinished record
-        storm.raging = False
+        storm.lift()
         await view.until(lambda rs: len(rs) == 2)
         assert order_ids(view) == {"a1", "b1"}
     await rig.until_committed(last + 1)
@@ -59,7 +62,7 @@ async def test_events_that_arrive_while_the_shop_is_busy_are_coalesced_into_one_
     last = [await rig.push(SHOP_A, order_id) for order_id in ("a2", "a2", "a2", "a3")][-1]
     await eventually(lambda: rig.worker.ledger.in_flight() >= 5, within=20,
                      what="all five read and waiting behind a1's fetch")
-    busy.raging = False
+    busy.lift()
     await rig.until_committed(last + 1)
     assert {tuple(ids) for _, ids in rig.tiktok.order_calls} == {("a1",), ("a2", "a3")}
     assert rig.tiktok.order_calls[-1] == (SHOP_A, ["a2", "a3"])  # three events for a2, one fetch
@@ -75,7 +78,7 @@ async def test_consumption_pauses_while_too_many_records_are_unfinished_and_resu
     rig.tiktok.order_answers[SHOP_A] = storm = Storm()
     last = [await rig.push(SHOP_A, order_id) for order_id in ("a1", "a2")][-1]
     await eventually(rig.worker.consumer.paused, within=20, what="consumption paused")
-    storm.raging = False
+    storm.lift()
     await rig.until_committed(last + 1)
     await eventually(lambda: not rig.worker.consumer.paused(), within=20, what="consumption resumed")
 
