@@ -20,7 +20,7 @@ from services.store_sync.inventory_rules import (
     status_allows_update,
     status_not_allowed_detail,
 )
-from services.store_sync.results import SyncResult
+from services.store_sync.results import Status, SyncResult
 from shared.stores.model import StoreRecord
 
 Stock = dict[str, dict[str, int]]  # sku id → warehouse id → available quantity
@@ -60,11 +60,11 @@ class Target:
                 "product_status": self.product_status, "cause": self.cause}
 
 
-def result_for(target: Target, status: str, reason: str | None = None, detail: str | None = None,
+def result_for(target: Target, status: Status, reason: str | None = None, detail: str | None = None,
                code: int | None = None, **more: Any) -> SyncResult:
     if target.clamped:
         detail = f"{detail}; {clamp_note(target.wanted)}" if detail else clamp_note(target.wanted)
-    return SyncResult("inventory", target.product_code, status, reason, detail, code,  # type: ignore[arg-type]
+    return SyncResult("inventory", target.product_code, status, reason, detail, code,
                       ids=target.ids() | more)
 
 

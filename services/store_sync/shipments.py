@@ -14,7 +14,7 @@ from typing import Any
 
 from services.store_sync.carriers import CarrierBook, UnknownCarrier
 from services.store_sync.records import Shipment
-from services.store_sync.results import SyncResult
+from services.store_sync.results import Status, SyncResult
 from services.store_sync.retry import UNAVAILABLE
 from services.store_sync.shipment_plan import ShipPlan, choose_endpoint, packages_needing_split, plan_shipment
 from shared.logging import get_logger
@@ -55,9 +55,9 @@ class ShipmentSyncer:
                                "tracking_number": shipment.tracking_number,
                                "line_item_ids": list(shipment.line_item_ids) if shipment.line_item_ids else None}
 
-        def result(status: str, reason: str | None = None, detail: str | None = None, code: int | None = None,
+        def result(status: Status, reason: str | None = None, detail: str | None = None, code: int | None = None,
                    **more: Any) -> SyncResult:
-            return SyncResult("shipment", shipment.key, status, reason, detail, code, ids=ids | more)  # type: ignore[arg-type]
+            return SyncResult("shipment", shipment.key, status, reason, detail, code, ids=ids | more)
 
         store = self.table.stores.get(shipment.shop_id)
         if store is None or not store.is_active:
