@@ -19,10 +19,10 @@ import orjson
 from bench.common import free_port, percentile, write_result
 from shared.kafka import create_consumer
 from shared.settings import load_settings
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import ORDERS_ENRICHED
 from shopsync.demo import DEMO_SHOP, demo_environment, link_demo_store, seed_mappings, wait_healthy
 from shopsync.supervisor import Child, Supervisor
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 
 RATES = (100, 200, 500, 1000)
 QUALIFYING_SHARE = 0.5  # of the sandbox's traffic mix about 59% qualify (LA warehouse, seller-shipped, paid)

@@ -25,7 +25,7 @@ import orjson
 from bench.common import free_port, percentile, wait_http, write_result
 from shared.settings import load_settings
 from shared.tiktok.signing import webhook_signature
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 
 CONCURRENCY = 64
 DURATION_S = 10.0

@@ -20,8 +20,8 @@ from shared.kafka import create_consumer, create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.orders import ACTIVE, IngestedOrder, OrderLine, sku_quantities
 from shared.settings import Settings, load_settings
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 
 SHOP = "7494049642642441621"
 HOT_SKUS = 10

@@ -16,9 +16,9 @@ from bench.mapping import count_until, orders, produce
 from services.mapping.service import MappingService
 from shared.kafka import create_producer
 from shared.settings import load_settings
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shopsync.operator.replay import Selection, replay
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 
 
 async def run(n: int) -> dict[str, object]:

@@ -32,8 +32,8 @@ from shared.settings import load_settings
 from shared.stores.crypto import TokenCipher, generate_key
 from shared.stores.model import LINKED, StoreRecord
 from shared.stores.table import StoreWriter
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shared.topics import MAPPINGS, OMS_INVENTORY, topic_name
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 from tests.waiting import eventually
 
 SHOPS = {"7494049642642441621": "7000000000000000001", "7494049642642441622": "7100000000000000001"}

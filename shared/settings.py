@@ -191,7 +191,6 @@ class Settings(BaseSettings):
     shopsync_sandbox_port: int = Field(default=8900, description="TikTok sandbox port.")
 
     # Tracing
-    shopsync_otel_export: bool = Field(default=False, description="Export OpenTelemetry spans (off by default).")
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

@@ -16,8 +16,8 @@ from services.tiktok_sandbox.config import SandboxConfig
 from shared.settings import Settings, load_settings
 from shared.tiktok.client import TikTokClient
 from shared.tiktok.retry import RetryPolicy
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shopsync.localkafka import LocalKafka
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 from tests.ingest_harness import Harness, running_harness
 from tests.mapping_harness import MappingHarness, admin_token, running_mapping
 from tests.sandbox import APP_KEY, APP_SECRET, Sandbox

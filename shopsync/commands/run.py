@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import click
 
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
 from shopsync.console import fail, settings_from
 from shopsync.demo import demo_environment, demo_topic_prefix, run_demo, wait_healthy
 from shopsync.localkafka import LocalKafka, LocalKafkaError, port_open
 from shopsync.supervisor import Child, Supervisor
+from shopsync.topic_admin import ensure_topics
 
 
 def local_url(host: str, port: int) -> str:

@@ -7,9 +7,9 @@ from typing import TypedDict
 
 import click
 
-from shared.topic_admin import ensure_topics
 from shared.topics import TOPICS, topic_name
 from shopsync.console import fail, json_option, print_json, settings_from
+from shopsync.topic_admin import ensure_topics
 
 
 class TopicRow(TypedDict):

@@ -22,9 +22,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from bench.common import RESULTS, machine
 from shared.kafka import create_admin, read_to_end
 from shared.settings import Settings
-from shared.topic_admin import ensure_topics
 from shared.topics import TIKTOK_WEBHOOKS, TOPICS, topic_name
 from shopsync.localcluster import LocalCluster
+from shopsync.topic_admin import ensure_topics
 from tests.cluster.conftest import APP_SECRET, GATEWAY_PORT, busiest_leader, cluster_settings, fully_replicated
 from tests.faults.conftest import Service, settings_env
 from tests.sandbox import APP_KEY

@@ -13,9 +13,9 @@ from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
 from shared.kafka import create_managed_producer
 from shared.stores.crypto import generate_key
-from shared.topic_admin import ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from shopsync.localcluster import LocalCluster
+from shopsync.topic_admin import ensure_topics
 from tests.cluster.conftest import busiest_leader, cluster_settings
 from tests.ingest_harness import Harness
 from tests.sandbox import Sandbox

@@ -17,9 +17,9 @@ from shared.kafka import create_consumer, create_producer, partitions_of
 from shared.producer import ManagedProducer
 from shared.settings import Settings, load_settings
 from shared.stores.crypto import generate_key
-from shared.topic_admin import ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED, topic_name
 from shopsync.localkafka import LocalKafka
+from shopsync.topic_admin import ensure_topics
 from tests.ingest_harness import Harness
 from tests.sandbox import Sandbox
 from tests.servers import serve_app

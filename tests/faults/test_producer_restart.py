@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
 from shared.topics import TIKTOK_WEBHOOKS
 from shopsync.localkafka import LocalKafka
+from shopsync.topic_admin import ensure_topics
 from tests.faults.conftest import Service, settings_env
 from tests.sandbox import APP_KEY, APP_SECRET
 from tests.servers import free_port

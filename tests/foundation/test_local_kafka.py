@@ -27,7 +27,7 @@ async def test_data_survives_a_broker_stop_and_start(private_broker: LocalKafka)
     assert await asyncio.to_thread(private_broker.start) is True
     assert await asyncio.to_thread(private_broker.start) is False  # idempotent
     settings = load_settings(kafka_bootstrap_servers=private_broker.bootstrap)
-    from shared.topic_admin import ensure_topics
+    from shopsync.topic_admin import ensure_topics
 
     await ensure_topics(settings)
     producer = create_producer(settings)

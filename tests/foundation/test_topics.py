@@ -7,7 +7,6 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.kafka import create_admin
 from shared.settings import Settings, load_settings
-from shared.topic_admin import EnsureReport, _check_existing, ensure_topics, min_insync_replicas
 from shared.topics import (
     MAPPINGS,
     ORDERS_ENRICHED,
@@ -18,6 +17,7 @@ from shared.topics import (
     base_name,
     topic_name,
 )
+from shopsync.topic_admin import EnsureReport, _check_existing, ensure_topics, min_insync_replicas
 from tests.fakes import FakeAdmin
 from tests.waiting import eventually
 
@@ -109,7 +109,7 @@ def test_a_min_insync_replicas_no_write_could_meet_is_refused(replication: int, 
 
 
 async def fake_ensure(monkeypatch: pytest.MonkeyPatch, admin: FakeAdmin, **settings: object) -> EnsureReport:
-    monkeypatch.setattr("shared.topic_admin.create_admin", lambda _settings: admin)
+    monkeypatch.setattr("shopsync.topic_admin.create_admin", lambda _settings: admin)
     spec = next(s for s in TOPICS if s.name == TIKTOK_WEBHOOKS)
     return await ensure_topics(Settings(shopsync_topic_prefix="p.", **settings), (spec,))  # type: ignore[arg-type]
 

@@ -19,10 +19,10 @@ from shared.kafka import create_producer, read_to_end
 from shared.orders import IngestedOrder
 from shared.partitioner import murmur2
 from shared.settings import Settings
-from shared.topic_admin import ensure_topics
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, TOPICS
 from shopsync.cli import cli
 from shopsync.operator.replay import Selection, Sent, Stored, Summary, find_shadowed, read_orders, replay, republish
+from shopsync.topic_admin import ensure_topics
 from tests.mapping_harness import SHOP, WITHDRAWN, MappingHarness, make_order, publish
 from tests.waiting import eventually
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings, load_settings
-from shared.topic_admin import delete_prefixed_topics, ensure_topics
 from shopsync import localtls
 from shopsync.localkafka import LocalKafka, SecuredLocalKafka
+from shopsync.topic_admin import delete_prefixed_topics, ensure_topics
 from tests.sandbox import APP_KEY, APP_SECRET
 
 SASL_SSL_PORT, CONTROLLER_PORT, MTLS_PORT = 19391, 19392, 19393

@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from shared.kafka import create_managed_producer, read_to_end
 from shared.kafka_security import ClientCredentialsTokenProvider, KafkaAuthenticationFailed
-from shared.topic_admin import ensure_topics
 from shared.topics import DLQ, topic_name
 from shopsync.localkafka import SecuredLocalKafka
+from shopsync.topic_admin import ensure_topics
 from tests.servers import serve_app
 
 CLIENT_ID, CLIENT_SECRET = "shopsync-client", "client-secret"

@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from shared.kafka import commit_owned, create_admin, create_consumer, create_managed_producer, read_to_end
 from shared.kafka_security import KafkaAuthenticationFailed, KafkaTLSFailed
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
 from shared.topics import DLQ, topic_name
 from shopsync.localkafka import SecuredLocalKafka
+from shopsync.topic_admin import ensure_topics
 
 pytestmark = pytest.mark.secured
 FAST_S = 10.0  # "within seconds": a failure must never look like a broker outage being retried

@@ -13,8 +13,8 @@ import pytest
 from services.webhook_gateway.wiring import build_app
 from shared.envelope import from_record, header_map
 from shared.settings import Settings, load_settings
-from shared.topic_admin import ensure_topics
 from shopsync.localkafka import LocalKafka
+from shopsync.topic_admin import ensure_topics
 from tests.sandbox import APP_KEY, APP_SECRET
 from tests.waiting import eventually
 from tests.webhooks import published_webhooks, sign, webhook_body
