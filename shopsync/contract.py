@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.order_checks import CE_TYPE_CHECK
 from shared.orders import CE_TYPE_ENRICHED, CE_TYPE_INGESTED, CE_TYPE_SKIPPED, CE_TYPE_WITHDRAWN
 from shared.topics import (
     DLQ,
@@ -58,6 +59,12 @@ DOCUMENTED: dict[str, tuple[str, str, list[str], str, list[str]]] = {
     TIKTOK_CATALOG: ("CatalogEntry", "{shop_id}:{seller_sku}", ["shopsync.catalog.sku"], "store_sync", ["store_sync"]),
 }
 
+# further messages a topic carries: topic -> [(message name, schema file stem, CloudEvents type, producer)]
+ALSO_CARRIED: dict[str, list[tuple[str, str, str, str]]] = {
+    TIKTOK_WEBHOOKS: [("OrderCheck", "tiktok.webhooks.order-check", CE_TYPE_CHECK,
+                       "`shopsync sync` and the ingest's reconciliation")],
+}
+
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0 Kafka binary content mode attributes, plus shopsync's plain headers.",
@@ -71,8 +78,8 @@ CE_HEADERS: dict[str, Any] = {
 }
 
 
-def _schema(topic: str) -> dict[str, Any]:
-    path = SCHEMAS / f"{topic}.json"
+def _schema(stem: str) -> dict[str, Any]:
+    path = SCHEMAS / f"{stem}.json"
     if not path.exists():
         return {"description": "The original record's bytes, unchanged; DLQ headers say why and where from."}
     schema = json.loads(path.read_text())
@@ -89,11 +96,13 @@ def asyncapi_document() -> dict[str, Any]:
         config: dict[str, Any] = {"cleanup.policy": [spec.config()["cleanup.policy"]]}
         if spec.retention_ms is not None:
             config["retention.ms"] = spec.retention_ms
+        also = ALSO_CARRIED.get(topic, [])
+        produced_by = producer + "".join(f"; {name} messages ({ce_type}) by {by}" for name, _, ce_type, by in also)
         channels[channel_id] = {
             "address": topic,
-            "description": f"{spec.description} Key: `{key}`. Produced by {producer}; consumed by "
+            "description": f"{spec.description} Key: `{key}`. Produced by {produced_by}; consumed by "
                            f"{', '.join(consumers)}. Names carry SHOPSYNC_TOPIC_PREFIX.",
-            "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+            "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in [message, *(a[0] for a in also)]},
             "bindings": {"kafka": {"topic": topic, "partitions": 3, "replicas": 1,
                                    "topicConfiguration": config, "bindingVersion": "0.5.0"}},
         }
@@ -106,8 +115,16 @@ def asyncapi_document() -> dict[str, Any]:
             "payload": _schema(topic),
             "bindings": {"kafka": {"key": {"type": "string", "description": key}, "bindingVersion": "0.5.0"}},
         }
+        for name, stem, ce_type, _ in also:
+            messages[name] = {
+                "name": name, "title": name, "contentType": "application/json",
+                "headers": {**CE_HEADERS, "description": CE_HEADERS["description"] + " ce_type: " + ce_type},
+                "payload": _schema(stem),
+                "bindings": {"kafka": {"key": {"type": "string", "description": key}, "bindingVersion": "0.5.0"}},
+            }
         operations[f"produce_{channel_id}"] = {"action": "send", "channel": {"$ref": f"#/channels/{channel_id}"},
-                                               "summary": f"{producer} publishes to {topic}"}
+                                               "summary": f"{producer} publishes to {topic}" + "".join(
+                                                   f"; {by} publish {name} messages" for name, _, _, by in also)}
         operations[f"consume_{channel_id}"] = {"action": "receive", "channel": {"$ref": f"#/channels/{channel_id}"},
                                                "summary": f"{', '.join(consumers)} read {topic}"}
     return {

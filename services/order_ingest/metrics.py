@@ -16,8 +16,10 @@ class IngestMetrics:
         self.skipped = Counter("ingest_orders_skipped_total", "Orders skipped, by reason", ["reason"], registry=r)
         self.withdrawn = Counter("ingest_orders_withdrawn_total", "Orders withdrawn", registry=r)
         self.dlq = Counter("ingest_dlq_total", "Records sent to the DLQ", ["reason"], registry=r)
-        self.found_by_poll = Counter("orders_found_by_poll_total", "Orders first seen by reconciliation polling",
-                                     registry=r)
+        self.found_by_poll = Counter("orders_found_by_poll_total", "Orders first accepted through an order check "
+                                     "(scheduled reconciliation or `shopsync sync`)", registry=r)
+        self.checks = Counter("ingest_order_checks_total", "Order checks handled: decided (fetched), or up_to_date "
+                              "(already decided at the version found: no call)", ["result"], registry=r)
         self.stale = Counter("webhooks_stale", "Webhooks older than what was already decided (changed nothing)",
                              ["type"], registry=r)
         self.duplicates = Counter("webhooks_duplicate", "Webhooks whose tts_notification_id was already acted on",

@@ -16,14 +16,17 @@ from aiokafka.structs import ConsumerRecord
 from shared.orders import order_key
 from shared.tiktok.webhooks import ORDER_EVENT_DATA, OrderStatusChange, Webhook
 
+ORDER_CHECK = 0  # not a TikTok webhook type: an order check (`shared.order_checks`), decided only by a fetch
+ORDER_CHECK_LABEL = "check"
+
 
 @dataclass(slots=True)
 class OrderEvent:
-    """An order-naming webhook, reduced to what the decision needs."""
+    """An order-naming webhook (or an order check), reduced to what the decision needs."""
 
     shop_id: str
     order_id: str
-    type: int
+    type: int  # TikTok's webhook type, or ORDER_CHECK
     status: str | None  # the webhook's order status (type 1 only)
     update_time: int | None  # TikTok's time of the change, Unix seconds; None when the webhook has none
     notification_id: str | None
@@ -33,6 +36,11 @@ class OrderEvent:
     @property
     def key(self) -> str:
         return order_key(self.shop_id, self.order_id)
+
+    @property
+    def type_label(self) -> str:
+        """The metric label of its type: TikTok's number, or `check`."""
+        return ORDER_CHECK_LABEL if self.type == ORDER_CHECK else str(self.type)
 
 
 @dataclass(frozen=True, slots=True)

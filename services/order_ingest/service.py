@@ -73,8 +73,7 @@ class IngestService:
                 tasks.create_task(table.follow(settings, stop))
                 tasks.create_task(worker.run(stop))
                 if settings.shopsync_reconcile_interval_s > 0:
-                    tasks.create_task(reconcile_forever(table, client, tokens, outputs,
-                                                        settings.shopsync_reconcile_interval_s, self.metrics, stop,
+                    tasks.create_task(reconcile_forever(table, client, tokens, producer, settings, stop,
                                                         owns=ownership.owns))
         finally:
             await consumer.stop()

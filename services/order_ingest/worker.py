@@ -24,13 +24,14 @@ from services.order_ingest.decide import skip_without_fetch, store_reasons
 from services.order_ingest.fetch import OrderFetcher
 from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.metrics import IngestMetrics
-from services.order_ingest.ordering import OrderEvent, order_events, sort_out
+from services.order_ingest.ordering import ORDER_CHECK, ORDER_CHECK_LABEL, OrderEvent, order_events, sort_out
 from services.order_ingest.outputs import OrderOutputs, traceparent_of
 from services.order_ingest.pipeline import apply_order
 from shared.dedupe import NotificationWindow
 from shared.dlq import send_to_dlq
 from shared.kafka import commit_owned
 from shared.logging import get_logger
+from shared.order_checks import is_check, parse_check
 from shared.orders import order_key
 from shared.producer import Sender
 from shared.settings import Settings
@@ -115,11 +116,14 @@ class IngestWorker:
         for key, events in by_key.items():
             ordered = sort_out(events, self.outputs.decided_through(key))
             for event in ordered.stale:
-                self.metrics.stale.labels(type=str(event.type)).inc()
+                self.metrics.stale.labels(type=event.type_label).inc()
                 log.info("webhook_stale", shop_id=event.shop_id, order_id=event.order_id, update_time=event.update_time,
                          decided_through=self.outputs.decided_through(key), notification_id=event.notification_id)
             pending += ordered.stale
             if not ordered.fresh:
+                continue
+            if self._up_to_date(ordered.fresh, self.outputs.decided_through(key)):
+                pending += ordered.fresh
                 continue
             latest = ordered.latest
             reasons = None if ordered.newest is None or self._queued(latest) else self._reasons_without_fetch(latest)
@@ -153,6 +157,14 @@ class IngestWorker:
             self.consumer.pause(*self.consumer.assignment())
         elif self.consumer.paused():
             self.consumer.resume(*self.consumer.paused())
+
+    def _up_to_date(self, fresh: list[OrderEvent], decided_through: int | None) -> bool:
+        """Only order checks, none newer than what was decided: nothing to fetch (a sync that found no change)."""
+        if decided_through is None or any(e.type != ORDER_CHECK or e.update_time is None or
+                                          e.update_time > decided_through for e in fresh):
+            return False
+        self.metrics.checks.labels(result="up_to_date").inc(len(fresh))
+        return True
 
     def _queued(self, event: OrderEvent) -> bool:
         """A lane has this order waiting or in hand: newer events go through the lane too (ordering)."""
@@ -209,11 +221,16 @@ class IngestWorker:
     async def _apply(self, order: TikTokOrder, store: StoreRecord | None, event: OrderEvent) -> None:
         with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=event.shop_id, order_id=event.order_id,
                                notification_id=event.notification_id):
+            new_to_us = not self.outputs.accepted_before(event.key)
             outcome, reasons = await apply_order(order, event.shop_id, store, self.outputs,
                                                  notification_id=event.notification_id,
                                                  traceparent=event.traceparent)
-            log.info("order_decided", outcome=outcome, reasons=list(reasons))
+            log.info("order_decided", outcome=outcome, reasons=list(reasons), check=event.type == ORDER_CHECK)
         self.metrics.count(outcome, reasons)
+        if event.type == ORDER_CHECK:
+            self.metrics.checks.labels(result="decided").inc()
+            if outcome == "accepted" and new_to_us:
+                self.metrics.found_by_poll.inc()
 
     async def _publish_skip(self, event: OrderEvent, reasons: list[str]) -> None:
         store = self.table.stores.get(event.shop_id)
@@ -250,6 +267,8 @@ class IngestWorker:
 
         A record the parser refuses is dead-lettered with the field named, unless its envelope is fine and its
         topic is one the ingest does not act on (a product webhook is store sync's to judge)."""
+        if is_check(record.headers):
+            return await self._read_check(record)
         try:
             webhook = parse_webhook(record.value or b"")
         except MalformedPayload as exc:
@@ -266,7 +285,21 @@ class IngestWorker:
                 return []
             self._unfinished_ids[(record.topic, record.partition, record.offset)] = (notification_id,
                                                                                      webhook.timestamp)
-        events = order_events(webhook, traceparent_of(record.headers), record)
+        return self._opened(record, order_events(webhook, traceparent_of(record.headers), record))
+
+    async def _read_check(self, record: ConsumerRecord) -> list[OrderEvent]:
+        """An order check (`shared.order_checks`): an event that only a fetch can decide, dated by the version the
+        requester found."""
+        try:
+            check = parse_check(record.value or b"")
+        except MalformedPayload as exc:
+            await self._dead_letter(record, f"undecodable_order_check: {exc}")
+            return []
+        self.metrics.events.labels(type=ORDER_CHECK_LABEL).inc()
+        return self._opened(record, [OrderEvent(check.shop_id, check.order_id, ORDER_CHECK, None, check.update_time,
+                                                None, traceparent_of(record.headers), record)])
+
+    def _opened(self, record: ConsumerRecord, events: list[OrderEvent]) -> list[OrderEvent]:
         if events:
             ident = (record.topic, record.partition, record.offset)
             self._open_orders[ident] = self._open_orders.get(ident, 0) + len(events)

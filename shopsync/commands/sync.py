@@ -1,4 +1,4 @@
-"""`shopsync sync`: the seller's "update store orders" button: pull orders from TikTok now."""
+"""`shopsync sync`: the seller's "update store orders" button: have the ingest decide the store's orders now."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import time
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_store
 from shared.kafka import create_producer
 from shared.settings import Settings
@@ -28,7 +27,10 @@ from shopsync.operator.timeparse import parse_time
 @json_option
 @click.pass_context
 def sync(ctx: click.Context, shop: str, since: str, as_json: bool) -> None:
-    """Pull Awaiting Shipment, seller-shipped orders of the store's warehouses and ingest them now."""
+    """Find Awaiting Shipment, seller-shipped orders of the store's warehouses and have the ingest decide each now.
+
+    The ingest decides and publishes (it is the one writer of the order topics); `shopsync explain ORDER_ID` shows
+    each decision. An order already decided at the version found is left as it is."""
     settings = settings_from(ctx)
     try:
         since_ts = parse_time(since, time.time())
@@ -39,10 +41,12 @@ def sync(ctx: click.Context, shop: str, since: str, as_json: bool) -> None:
     if as_json:
         print_json(counts)
     else:
-        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+        click.echo(f"found {counts['found']} orders; the ingest decides each (trace {counts['trace_id']}); "
+                   f"`shopsync explain ORDER_ID` shows how")
 
 
-async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher, show_progress: bool) -> dict[str, int]:
+async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher,
+                show_progress: bool) -> dict[str, int | str]:
     table = await StoreTable().load(settings)
     store = table.find(shop)
     if store is None:
@@ -57,12 +61,10 @@ async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher, 
         async with StoreCommands(settings, producer, requested_by="cli") as commands, table.following(settings):
             tokens = TokenKeeper(table, commands, client, cipher)  # a refresh is the owner's: the table shows it
             client.on_token_expired = tokens.on_token_expired
-            outputs = OrderOutputs(producer, settings)
-            await outputs.restore(settings)
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
                           TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
-                task = progress.add_task(f"Syncing {store.nickname}", total=None)
-                return await reconcile_store(store, client, tokens, outputs, since,
+                task = progress.add_task(f"Finding orders of {store.nickname}", total=None)
+                return await reconcile_store(store, client, tokens, producer, settings, since, requested_by="cli",
                                              on_order=lambda _: progress.advance(task))
     except TokenRefreshPending as exc:
         fail(str(exc))

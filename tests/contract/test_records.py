@@ -13,12 +13,15 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from services.mapping.service import MappingService
 from shared.kafka import create_producer, read_to_end
 from shared.mappings import Mapping
+from shared.order_checks import is_check, new_check, request_check
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, ORDERS_SKIPPED, STORES, TIKTOK_WEBHOOKS
+from shared.tracing import new_traceparent
 from tests.ingest_harness import Harness
 from tests.topicview import TopicView
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 LA, NJ = "7000000000000000001", "7000000000000000002"
+CHECK_SCHEMA = json.loads((SCHEMAS / "tiktok.webhooks.order-check.json").read_text())
 CLOUDEVENT_TOPICS = (TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED)
 
 
@@ -41,6 +44,8 @@ async def test_every_record_of_a_run_matches_its_schema_and_is_a_cloudevent(harn
             await harness.move(cancelled["id"], "CANCELLED")
             await view.until(lambda rs: any(orjson.loads(r.value)["lifecycle"] == "withdrawn" for r in rs))
         await service.write_mapping(f"{cancelled['shop_id']}:RED-S", Mapping("P-RED-S", "2026-11-25T00:00:00Z", "t", 1))
+        check = new_check(cancelled["shop_id"], cancelled["id"], cancelled["update_time"], "cli")
+        await request_check(producer, harness.settings, check, new_traceparent())  # what `shopsync sync` sends
     finally:
         stop.set()
         await task
@@ -52,7 +57,11 @@ async def test_every_record_of_a_run_matches_its_schema_and_is_a_cloudevent(harn
         async for record in read_to_end(harness.settings, topic):
             if record.value is None:
                 continue  # tombstones delete
-            jsonschema.validate(orjson.loads(record.value), schema)
+            if is_check(record.headers):  # the second message of tiktok.webhooks, told apart by ce_type
+                jsonschema.validate(orjson.loads(record.value), CHECK_SCHEMA)
+                checked["order checks"] = checked.get("order checks", 0) + 1
+            else:
+                jsonschema.validate(orjson.loads(record.value), schema)
             if topic in CLOUDEVENT_TOPICS:
                 event = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key,
                                                        value=record.value))
@@ -62,5 +71,6 @@ async def test_every_record_of_a_run_matches_its_schema_and_is_a_cloudevent(harn
                 data = event.get_data()
                 assert (orjson.loads(data) if isinstance(data, (bytes, str)) else data) == orjson.loads(record.value)
             checked[topic] = checked.get(topic, 0) + 1
-    assert set(checked) == {TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, STORES, MAPPINGS}
+    assert set(checked) == {TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, STORES, MAPPINGS,
+                            "order checks"}
     assert checked[ORDERS_ENRICHED] >= 4 and checked[ORDERS_SKIPPED] >= 2

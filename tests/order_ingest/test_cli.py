@@ -14,7 +14,7 @@ from shopsync.cli import cli
 from tests.ingest_harness import Harness
 from tests.sandbox import US_SHOP
 from tests.servers import serve_app
-from tests.topicview import TopicView
+from tests.topicview import TopicView, everything
 from tests.waiting import eventually
 
 LA, NJ = "7000000000000000001", "7000000000000000002"
@@ -29,20 +29,31 @@ async def shopsync(harness: Harness, *args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
 
 
-async def test_sync_pulls_an_order_whose_webhook_was_dropped(harness: Harness) -> None:
+async def test_sync_has_the_ingest_decide_an_order_whose_webhook_was_dropped(harness: Harness) -> None:
     await harness.link("Main store", "LA Warehouse")
+    await harness.start_ingest()
     await harness.sandbox.control("POST", "/sandbox/faults", {"drop_webhooks": True})
     lost = await harness.create_order(warehouse_id=LA)
     await harness.create_order(warehouse_id=NJ)  # not the linked warehouse: not pulled
     result = await shopsync(harness, "sync", "--shop", "Main store", "--since", "1h", "--json")
     assert result.exit_code == 0, result.output
     counts = orjson.loads(result.output[result.output.index("{"):])
-    assert counts["accepted"] == 1 and counts["found_by_poll"] == 1
+    assert counts["found"] == 1 and counts["requested"] == 1 and len(str(counts["trace_id"])) == 32
+    service = harness.service
+    assert service is not None
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len(rs) == 1)
         assert list(view.latest()) == [f"{US_SHOP}:{lost['id']}"]
-    again = await shopsync(harness, "sync", "--shop", US_SHOP, "--since", "1h", "--json")
-    assert orjson.loads(again.output[again.output.index("{"):])["found_by_poll"] == 0  # already published
+        assert dict(view.records[0].headers)["traceparent"].decode().split("-")[1] == counts["trace_id"]
+    assert service.metrics.found_by_poll._value.get() == 1
+    again = await shopsync(harness, "sync", "--shop", US_SHOP, "--since", "1h")
+    assert again.exit_code == 0 and "found 1 orders; the ingest decides each" in again.output
+    checks = service.metrics.checks
+    await eventually(lambda: checks.labels(result="up_to_date")._value.get() == 1, within=30,
+                     what="the second check dropped: already decided at that version")
+    assert checks.labels(result="decided")._value.get() == 1 and service.metrics.found_by_poll._value.get() == 1
+    assert await harness.ingest_caught_up()
+    assert len(await everything(harness.settings, ORDERS_INGESTED)) == 1  # the ingest published the order once
 
 
 async def test_sync_of_an_unknown_or_unlinked_shop_fails_with_a_message(harness: Harness) -> None:

@@ -6,11 +6,13 @@ import io
 import time
 
 import orjson
+from aiokafka.structs import ConsumerRecord
 
-from services.order_ingest.outputs import OrderOutputs
 from services.order_ingest.reconcile import reconcile_store
-from shared.kafka import create_producer
+from shared.kafka import create_producer, read_to_end
 from shared.logging import configure_logging
+from shared.order_checks import is_check, parse_check
+from shared.settings import Settings
 from shared.stores.commands import StoreCommands
 from shared.stores.crypto import TokenCipher
 from shared.stores.tokens import TokenKeeper
@@ -21,6 +23,10 @@ from tests.topicview import TopicView, everything
 from tests.waiting import eventually
 
 LA, NJ = "7000000000000000001", "7000000000000000002"
+
+
+async def records(settings: Settings, topic: str) -> list[ConsumerRecord]:
+    return [r async for r in read_to_end(settings, topic)]
 
 
 def key(order: dict) -> str:
@@ -146,7 +152,7 @@ async def test_auto_sync_off_skips_with_reason(harness: Harness) -> None:
         assert view.values()[0]["reasons"] == ["store:auto_sync_off"]
 
 
-async def test_manual_sync_picks_up_an_order_whose_webhook_was_dropped(harness: Harness) -> None:
+async def test_reconciling_a_store_requests_a_check_of_each_order_found_this_instance_owns(harness: Harness) -> None:
     await harness.link("Main store", "LA Warehouse")
     await harness.sandbox.control("POST", "/sandbox/faults", {"drop_webhooks": True})
     lost = await harness.create_order(warehouse_id=LA)
@@ -159,12 +165,19 @@ async def test_manual_sync_picks_up_an_order_whose_webhook_was_dropped(harness: 
         async with StoreCommands(harness.settings, producer, requested_by="test") as commands:
             tokens = TokenKeeper(table, commands, client,
                                  TokenCipher(harness.settings.shopsync_secret_key.get_secret_value()))
-            outputs = OrderOutputs(producer, harness.settings)
-            counts = await reconcile_store(table.stores[US_SHOP], client, tokens, outputs, int(time.time()) - 3600)
+            since = int(time.time()) - 3600
+            store = table.stores[US_SHOP]
+            none = await reconcile_store(store, client, tokens, producer, harness.settings, since,
+                                         requested_by="test", owns=lambda _: False)  # another instance's orders
+            counts = await reconcile_store(store, client, tokens, producer, harness.settings, since,
+                                           requested_by="test")
     finally:
         await client.aclose()
         await producer.stop()
-    assert counts["accepted"] == 1 and counts["found_by_poll"] == 1
+    assert none["found"] == 0 and counts["found"] == counts["requested"] == 1
+    checks = [r for r in await records(harness.settings, TIKTOK_WEBHOOKS) if is_check(r.headers)]
+    assert [(r.key, parse_check(r.value).update_time) for r in checks] == [(key(lost).encode(), lost["update_time"])]
+    await harness.start_ingest()  # the check is decided by the ingest, like a webhook
     async with TopicView(harness.settings, ORDERS_INGESTED) as view:
         await view.until(lambda rs: len(rs) == 1)
         assert list(view.latest()) == [key(lost)]
