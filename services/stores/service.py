@@ -6,7 +6,8 @@ with each record written by exactly one of them (the one assigned its partition)
 Partitions are worked on side by side, each one command at a time, against the whole table (`OwnerView`, with this
 instance's own writes applied as they are acknowledged). Every command gets one answer on `shopsync.store-results`
 (key = command id), then its offset is committed; a command redelivered after a stop is recognised (answered, or
-its write already on the table) and not applied twice. It also turns TikTok's authorization webhooks into commands
+its write already on the table) and not applied twice; a `link`, which takes several steps, carries on from the
+last one it wrote (`linking`). It also turns TikTok's authorization webhooks into commands
 (`AuthorizationFeed`).
 
 Use as `async with StoresService(...) as service: await service.run()`; the service starts and stops the
@@ -29,6 +30,7 @@ from services.stores.answers import Answers
 from services.stores.context import OwnerContext
 from services.stores.decide import answer
 from services.stores.handlers import apply_command
+from services.stores.linking import attached, use_up
 from services.stores.metrics import StoresMetrics
 from services.stores.view import OwnerView, end_offsets
 from services.stores.webhooks import AuthorizationFeed
@@ -41,6 +43,7 @@ from shared.settings import Settings
 from shared.stores.commands import (
     APPLIED,
     FAILED,
+    AttachLink,
     BadCommand,
     CommandResult,
     Link,
@@ -169,18 +172,25 @@ class StoresService:
             return
         if command.reply_to in self._answers:
             self.metrics.redelivered.inc()  # applied and answered before a stop or a rebalance
+            if isinstance(command, Link):
+                await use_up(self._ctx, command)  # stopped between its answer and its tombstone
             return
         result: CommandResult | None
-        if self.view.last_command.get(command.key) == command.command_id:
-            self.metrics.redelivered.inc()  # written, then stopped before the answer: answer now, write nothing
-            result = None if isinstance(command, Link) else answer(command, APPLIED,
-                                                                     record=self.view.record(command.key))
-        else:
+        written = self.view.last_command.get(command.key) == command.command_id
+        if written:
+            self.metrics.redelivered.inc()
+        if written and not isinstance(command, Link):  # written, then stopped before the answer: answer now
+            record = self.view.record(command.key)
+            result = (attached(command, record) if isinstance(command, AttachLink) and record is not None
+                      else answer(command, APPLIED, record=record))
+        else:  # a link written before a stop carries on from what its pending record says (`linking.link`)
             with bound_contextvars(command_id=command.command_id, kind=command.kind, key=command.key,
                                    requested_by=command.requested_by):
                 result = await self._apply_guarded(command)
         if result is not None:
             await self._answers.publish(result)
+            if isinstance(command, Link):
+                await use_up(self._ctx, command)
             self.metrics.commands.labels(kind=command.kind, status=result.status).inc()
             log.info("store_command_answered", command_id=command.command_id, kind=command.kind, key=command.key,
                      status=result.status, reason=result.reason, revision=result.revision)

@@ -20,6 +20,7 @@ from shared.stores.table import StoreWriter
 from shared.tiktok.client import TikTokClient
 from shared.topics import STORE_RESULTS, STORES, topic_name
 from tests.fakes import FakeTikTok
+from tests.waiting import eventually
 
 
 class ScriptedTikTok(FakeTikTok):
@@ -109,6 +110,15 @@ async def history(settings: Settings, key: str) -> list[dict[str, Any]]:
 async def answers(settings: Settings) -> list[dict[str, Any]]:
     """Every answer on `shopsync.store-results`, in order per partition."""
     return [orjson.loads(r.value) async for r in read_to_end(settings, STORE_RESULTS) if r.value is not None]
+
+
+async def answer_to(settings: Settings, command_id: str) -> dict[str, Any]:
+    """The owner's answer to `command_id`, once it is on `shopsync.store-results`."""
+    async def found() -> dict[str, Any] | None:
+        return next((a for a in await answers(settings) if a["command_id"] == command_id), None)
+    result = await eventually(found, within=30, what=f"the owner's answer to {command_id}")
+    assert result is not None
+    return result
 
 
 async def publish(settings: Settings, topic: str, key: str, value: dict[str, Any],

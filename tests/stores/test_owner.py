@@ -30,6 +30,7 @@ from shopsync.commands.stores import change_store
 from tests.fakes import NOW, linked_store
 from tests.stores.owner import (
     ScriptedTikTok,
+    answer_to,
     answers,
     history,
     owner,
@@ -172,14 +173,6 @@ def webhook(event_type: int, notification_id: str, pushed_at: int, **data: objec
 async def deliver_webhook(settings: Settings, body: dict[str, object]) -> None:
     """As the gateway publishes it: key = shop id, ce_id = the notification id."""
     await publish(settings, TIKTOK_WEBHOOKS, "s1", body, [("ce_id", str(body["tts_notification_id"]).encode())])
-
-
-async def answer_to(settings: Settings, command_id: str) -> dict[str, object]:
-    async def found() -> dict[str, object] | None:
-        return next((a for a in await answers(settings) if a["command_id"] == command_id), None)
-    result = await eventually(found, within=30, what=f"the owner's answer to {command_id}")
-    assert result is not None
-    return result
 
 
 async def test_a_deauthorization_pushed_before_the_last_link_is_ignored(owned: Settings) -> None:
