@@ -16,6 +16,8 @@ import orjson
 
 from bench.common import write_result
 from services.mapping.service import MappingService
+from services.mapping.wiring import build_service
+from shared.admin import serve
 from shared.kafka import create_consumer, create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.orders import ACTIVE, IngestedOrder, OrderLine, sku_quantities
@@ -122,11 +124,8 @@ async def run(n: int) -> dict[str, object]:
     ceiling = await passthrough(settings, n)
     print(f"passthrough: {ceiling:.0f} records/s", flush=True)
 
-    producer = create_producer(settings)
-    await producer.start()
-    service = MappingService(settings, producer)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
+    service = build_service(settings)
+    task = asyncio.create_task(serve(service))
     first, last = await emitted_progress(service, n)
     enrich_rate = n / (last - first)  # steady state: start-up and partition restore are not enrichment
     print(f"enrichment: {enrich_rate:.0f} orders/s", flush=True)
@@ -142,18 +141,16 @@ async def run(n: int) -> dict[str, object]:
                                             for i in range(HOT_SKUS)])
     reemit_s = (await waiter)[1] - changed_at
     print(f"re-emission of {affected} orders: {reemit_s:.2f} s", flush=True)
-    stop.set()
+    service.stop()
     await task
-    restarted = MappingService(settings, producer)  # same group: a restart restores the 100,000 open orders
-    stop2 = asyncio.Event()
+    restarted = build_service(settings)  # same group: a restart restores the 100,000 open orders
     started = time.perf_counter()
-    task2 = asyncio.create_task(restarted.run(stop2))
+    task2 = asyncio.create_task(serve(restarted))
     await restarted.ready.wait()
     restore_s = time.perf_counter() - started
     print(f"restart restored {len(restarted.state.orders)} open orders in {restore_s:.2f} s", flush=True)
-    stop2.set()
+    restarted.stop()
     await task2
-    await producer.stop()
     await delete_prefixed_topics(settings)
     await delete_prefixed_topics(pass_settings)
     return {"open_orders": n, "affected_orders": affected, "mapping_changes": HOT_SKUS,

@@ -13,8 +13,8 @@ import orjson
 
 from bench.common import write_result
 from bench.mapping import count_until, orders, produce
-from services.mapping.service import MappingService
-from shared.kafka import create_producer
+from services.mapping.wiring import build_service
+from shared.admin import serve
 from shared.settings import load_settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shopsync.operator.replay import Selection, replay
@@ -27,11 +27,8 @@ async def run(n: int) -> dict[str, object]:
     await ensure_topics(settings)
     await produce(settings, topic_name(ORDERS_INGESTED, prefix),
                   [(o.key.encode(), orjson.dumps(o.to_dict())) for o in orders(n)])
-    producer = create_producer(settings)
-    await producer.start()
-    service = MappingService(settings, producer)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
+    service = build_service(settings)
+    task = asyncio.create_task(serve(service))
     await count_until(settings, ORDERS_ENRICHED, n)
     print(f"{n} orders enriched; replaying", flush=True)
     waiter = asyncio.create_task(count_until(
@@ -41,9 +38,8 @@ async def run(n: int) -> dict[str, object]:
     summary = await replay(settings, Selection(), force=True)
     republished_s = time.perf_counter() - started
     done = (await waiter)[1] - started
-    stop.set()
+    service.stop()
     await task
-    await producer.stop()
     await delete_prefixed_topics(settings)
     return {"orders": n, "replay_selected": summary.selected, "replayed": summary.replayed,
             "replay_command_seconds": round(republished_s, 2), "replay_to_enriched_seconds": round(done, 2),

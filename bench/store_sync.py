@@ -22,9 +22,10 @@ import orjson
 import uvicorn
 
 from bench.common import free_port, write_result
-from services.store_sync.service import StoreSyncService
+from services.store_sync.service import build_service
 from services.tiktok_sandbox.app import create_app as create_sandbox_app
 from services.tiktok_sandbox.config import SandboxConfig
+from shared.admin import serve
 from shared.envelope import rfc3339
 from shared.kafka import create_producer
 from shared.mappings import Mapping, mapping_key
@@ -74,10 +75,10 @@ async def run(products: int, changes: int) -> dict[str, object]:
                 await producer.send(topic_name(MAPPINGS, settings.shopsync_topic_prefix),
                                     orjson.dumps(mapping.to_dict()), key=mapping_key(shop_id, f"B{n}-{i:05d}").encode())
         await producer.flush()
-        service = StoreSyncService(settings)
-        task = asyncio.create_task(service.run(stop))
+        service = build_service(settings, stop=stop)
+        task = asyncio.create_task(serve(service))
         def catalogs_loaded() -> bool:  # before the clock starts
-            return service.inventory is not None and set(service.inventory.keeper.refreshed_at) == set(SHOPS)
+            return set(service.inventory.keeper.refreshed_at) == set(SHOPS)
 
         await eventually(catalogs_loaded, within=120, every=0.1, what="both catalogs loaded")
         calls_before = len(api.call_log)

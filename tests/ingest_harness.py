@@ -15,9 +15,11 @@ import orjson
 
 from services.order_ingest.fetch import ingest_policy
 from services.order_ingest.service import GROUP, IngestService
+from services.order_ingest.wiring import build_service
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.publisher import PublishFailed
 from services.webhook_gateway.wiring import build_app
+from shared.admin import serve
 from shared.kafka import create_producer
 from shared.settings import Settings
 from shared.stores.commands import BeginLink, open_store_commands
@@ -64,8 +66,8 @@ class Harness:
             return await http.get(consent.headers["location"])
 
     async def start_ingest(self) -> None:
-        self.service = IngestService(self.settings, client=self.client(ingest_policy(self.settings)))
-        self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
+        self.service = build_service(self.settings, self.client(ingest_policy(self.settings)), self.stop)
+        self.task = asyncio.get_running_loop().create_task(serve(self.service))
 
     async def create_order(self, **spec: Any) -> dict[str, Any]:
         answer = await self.sandbox.control("POST", "/sandbox/orders", spec)

@@ -8,10 +8,12 @@ Per-partition state is restored on assignment from the compacted topics, the way
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
 from structlog.contextvars import bind_contextvars, reset_contextvars
@@ -20,7 +22,7 @@ from services.mapping.enrich import Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
-from shared.kafka import commit_owned, create_consumer, read_to_end
+from shared.kafka import commit_owned, read_to_end
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import Mapping, split_mapping_key
@@ -55,38 +57,64 @@ class MappingMetrics:
 
 
 class MappingService:
-    def __init__(self, settings: Settings, producer: Sender, table: MappingTable | None = None,
-                 state: OrderState | None = None, group_id: str | None = None,
+    """Use as `async with MappingService(...) as service: await service.run()`; `stop()` ends `run()`. It owns what
+    it is given: `async with` starts and stops the producer and the consumer (whose group is the service's). The
+    enrichment methods (`on_order_record`, `on_mapping_change`) also work on a service that was never started."""
+
+    def __init__(self, settings: Settings, *, producer: Sender, consumer: AIOKafkaConsumer,
+                 table: MappingTable | None = None, state: OrderState | None = None,
                  metrics: MappingMetrics | None = None) -> None:
         self.settings = settings
         self.producer = producer
+        self.consumer = consumer
         self.table = table or MappingTable()
         self.state = state or OrderState()
         self.metrics = metrics or MappingMetrics()
-        self.group_id = group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
         self.lock = asyncio.Lock()
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()  # joined the group and restored what it owns
         self._enriched_topic = topic_name(ORDERS_ENRICHED, settings.shopsync_topic_prefix)
         self._outbox = Outbox(producer)
-        self.consumer: AIOKafkaConsumer | None = None
+        self._stop = asyncio.Event()
         self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
         self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
     # ---- lifecycle -------------------------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        """Load the mapping table, then consume orders and follow mapping changes until `stop`."""
-        await self.table.load(self.settings)
-        consumer = create_consumer(self.settings, self.group_id)
-        consumer.subscribe([topic_name(ORDERS_INGESTED, self.settings.shopsync_topic_prefix)],
-                           listener=_Rebalance(self))
-        self.consumer = consumer
-        await consumer.start()
+    async def __aenter__(self) -> MappingService:
+        """Load the mapping table and join the group (the partitions' state is restored as they are assigned)."""
+        await self.producer.start()
         try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.table.follow(self.settings, stop, self._follow_mapping_change))
-                tasks.create_task(self._consume(consumer, stop))
-        finally:
-            await consumer.stop()
+            await self.table.load(self.settings)
+            self.consumer.subscribe([topic_name(ORDERS_INGESTED, self.settings.shopsync_topic_prefix)],
+                                    listener=_Rebalance(self))
+            await self.consumer.start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def run(self) -> None:
+        """Consume orders and follow mapping changes until `stop()`."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.table.follow(self.settings, self._stop, self._follow_mapping_change))
+            tasks.create_task(self._consume(self.consumer, self._stop))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.ready.clear()
+        await self._close()
+
+    async def _close(self) -> None:
+        with contextlib.suppress(KafkaError):  # what was enriched is on the topic before the group moves on
+            await self.flush()
+        await self.consumer.stop()
+        await self.producer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -9,33 +9,38 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 
 from services.mapping.api import create_api
-from services.mapping.service import MappingMetrics, MappingService
-from shared.kafka import create_managed_producer
+from services.mapping.service import GROUP, MappingMetrics, MappingService
+from shared.admin import serve
+from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
 from shared.process import exit_if_failed
 from shared.settings import Settings
+from shared.topics import topic_name
 
 log = get_logger("mapping")
 
 
+def build_service(settings: Settings, group_id: str | None = None) -> MappingService:
+    """The service with its own producer and consumer (in group `group_id`, default the mapping group)."""
+    metrics, group = MappingMetrics(), group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
+    return MappingService(settings, producer=create_managed_producer(settings, "mapping", metrics.registry),
+                          consumer=create_consumer(settings, group), metrics=metrics)
+
+
 def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:
-    metrics = MappingMetrics()
-    producer = create_managed_producer(settings, "mapping", metrics.registry)
-    service = MappingService(settings, producer, group_id=group_id, metrics=metrics)
-    stop = asyncio.Event()
+    """The admin API (the service's own app) whose lifespan runs the service."""
+    service = build_service(settings, group_id)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await producer.start()
-        task = asyncio.get_running_loop().create_task(service.run(stop))
+        task = asyncio.get_running_loop().create_task(serve(service))
         task.add_done_callback(exit_if_failed("mapping"))
         try:
             yield
         finally:
-            stop.set()
-            await task
-            await service.flush()
-            await producer.stop()
+            service.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure: `exit_if_failed` logged it
+                await task
 
     return create_api(service, settings.shopsync_admin_token.get_secret_value(), lifespan), service
 

@@ -1,19 +1,23 @@
-"""Wiring for the store-sync process: stores, mappings, catalog, the three feeds, and the admin app."""
+"""The store-sync service: stores, mappings, catalog and the three feeds around one producer and three consumers.
+
+Use as `async with StoreSyncService(...) as service: await service.run()` (`build_service` builds it from
+settings); `stop()` ends `run()`. `store_sync_app` is its admin port.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.store_sync.carriers import CarrierBook
@@ -24,12 +28,11 @@ from services.store_sync.records import BadRecord, parse_stock
 from services.store_sync.results import ResultWriter
 from services.store_sync.retry import sleep_unless_stopped, store_sync_policy
 from services.store_sync.shipments import ShipmentSyncer
-from shared.health import readiness
+from shared.admin import admin_app
 from shared.kafka import create_consumer, create_managed_producer, read_to_end
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import split_mapping_key
-from shared.process import exit_if_failed
 from shared.producer import ManagedProducer
 from shared.settings import Settings
 from shared.stores.commands import StoreCommands
@@ -52,72 +55,124 @@ def store_sync_client(settings: Settings, **overrides: Any) -> TikTokClient:
     return TikTokClient.from_settings(settings, **({"retry": store_sync_policy(settings)} | overrides))
 
 
-@dataclass
 class StoreSyncService:
-    """Everything one store-sync process runs; `run(stop)` until stopped. An injected `client` should come from
-    `store_sync_client` (no retries of its own)."""
+    """Everything one store-sync process runs. It owns what it is given: `async with` starts and stops the
+    producer, the consumers (shipments, inventory, webhooks) and the TikTok client, which should come from
+    `store_sync_client` with a sleep that ends when `stop` is set (`retry.sleep_unless_stopped(stop)`; `stop()`
+    sets it)."""
 
-    settings: Settings
-    client: TikTokClient | None = None
-    inventory: InventorySync | None = field(default=None, init=False)
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry, init=False)
-    producer: ManagedProducer | None = field(default=None, init=False)
-    stale_webhooks: Counter = field(init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, settings: Settings, *, producer: ManagedProducer, shipments: AIOKafkaConsumer,
+                 inventory: AIOKafkaConsumer, webhooks: AIOKafkaConsumer, tiktok: TikTokClient,
+                 registry: CollectorRegistry | None = None, cipher: TokenCipher | None = None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.registry = registry or CollectorRegistry()
+        self.ready = asyncio.Event()  # state restored and every feed consuming
         self.stale_webhooks = Counter("webhooks_stale", "Product/inventory webhooks older than the newest already "
                                       "acted on (by data.update_time), dropped without an API call", ["type"],
                                       registry=self.registry)
+        self._consumers = (shipments, inventory, webhooks)
+        self._tiktok = tiktok
+        self._stop = stop if stop is not None else asyncio.Event()
+        self.table = StoreTable()
+        self._commands = StoreCommands(settings, producer, requested_by="store_sync")  # refreshes: the owner's
+        cipher = cipher or TokenCipher(settings.shopsync_secret_key.get_secret_value())
+        self.tokens = TokenKeeper(self.table, self._commands, tiktok, cipher)
+        tiktok.on_token_expired = self.tokens.on_token_expired
+        self.mappings = MappingTable()
+        self.catalog = Catalog()
+        self.keeper = CatalogKeeper(self.catalog, tiktok, self.tokens, producer, settings)
+        self.writer = ResultWriter(producer, settings)
+        self.syncer = ShipmentSyncer(self.table, self.tokens, tiktok, CarrierBook(tiktok))
+        self.inventory = InventorySync(settings, self.table, self.mappings.mappings, self.catalog, self.keeper,
+                                       self.tokens, tiktok, self.writer, self._stop)
+        self.registry.register(InventoryStats(self.inventory))
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def __aenter__(self) -> StoreSyncService:
         settings = self.settings
-        prefix = settings.shopsync_topic_prefix
-        cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
-        client = self.client or store_sync_client(settings, sleep=sleep_unless_stopped(stop))
-        producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
-        consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
-                                     max_poll_interval_ms=LONG_POLL_MS),
-                     create_consumer(settings, topic_name(INVENTORY_GROUP, prefix), OMS_INVENTORY,
-                                     max_poll_interval_ms=LONG_POLL_MS),
-                     create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix), TIKTOK_WEBHOOKS,
-                                     max_poll_interval_ms=LONG_POLL_MS)]
-        await producer.start()
+        await self.producer.start()
         try:
-            table = await StoreTable().load(settings)
-            commands = StoreCommands(settings, producer, requested_by="store_sync")  # refreshes: the owner's
-            tokens = TokenKeeper(table, commands, client, cipher)
-            client.on_token_expired = tokens.on_token_expired
-            mappings = MappingTable()
-            await mappings.load(settings)
-            catalog = await Catalog().load(settings)
-            keeper = CatalogKeeper(catalog, client, tokens, producer, settings)
-            writer = ResultWriter(producer, settings)
-            syncer = ShipmentSyncer(table, tokens, client, CarrierBook(client))
-            await _restore_shipments(settings, syncer)
-            inventory = InventorySync(settings, table, mappings.mappings, catalog, keeper, tokens, client, writer,
-                                      stop)
-            await _restore_levels(settings, inventory)
-            await asyncio.gather(*(consumer.start() for consumer in consumers))  # each joins its group: in parallel
-            self.inventory = inventory  # ready (`/readyz`): state restored and every feed consuming
+            await self.table.load(settings)
+            await self.mappings.load(settings)
+            await self.catalog.load(settings)
+            await _restore_shipments(settings, self.syncer)
+            await _restore_levels(settings, self.inventory)
+            await asyncio.gather(*(consumer.start() for consumer in self._consumers))  # each joins its group
+        except BaseException:
+            await self._close()
+            raise
+        self.ready.set()
+        log.info("store_sync_started", stores=len(self.table.stores))
+        return self
 
-            async def mapping_changed(key: str) -> None:
-                inventory.recheck(*split_mapping_key(key), "mapping_change")
+    async def run(self) -> None:
+        """Push shipments and stock levels to TikTok until `stop()`."""
+        settings, stop, inventory = self.settings, self._stop, self.inventory
+        shipments, levels, webhooks = self._consumers
 
-            async with commands, asyncio.TaskGroup() as tasks:
-                tasks.create_task(table.follow(settings, stop))
-                tasks.create_task(mappings.follow(settings, stop, mapping_changed))
-                tasks.create_task(inventory.run())
-                tasks.create_task(refresh_catalogs_forever(table, keeper, inventory, settings, stop))
-                tasks.create_task(ShipmentFeed(settings, consumers[0], producer, syncer, writer, stop).run())
-                tasks.create_task(InventoryFeed(settings, consumers[1], producer, inventory, stop).run())
-                tasks.create_task(ProductWebhookFeed(consumers[2], table, keeper, inventory, settings, stop,
-                                                     self.stale_webhooks).run())
-        finally:
-            for consumer in consumers:
-                await consumer.stop()
-            await producer.stop()
-            if self.client is None:
-                await client.aclose()
+        async def mapping_changed(key: str) -> None:
+            inventory.recheck(*split_mapping_key(key), "mapping_change")
+
+        async with self._commands, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.table.follow(settings, stop))
+            tasks.create_task(self.mappings.follow(settings, stop, mapping_changed))
+            tasks.create_task(inventory.run())
+            tasks.create_task(refresh_catalogs_forever(self.table, self.keeper, inventory, settings, stop))
+            tasks.create_task(ShipmentFeed(settings, shipments, self.producer, self.syncer, self.writer, stop).run())
+            tasks.create_task(InventoryFeed(settings, levels, self.producer, inventory, stop).run())
+            tasks.create_task(ProductWebhookFeed(webhooks, self.table, self.keeper, inventory, settings, stop,
+                                                 self.stale_webhooks).run())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.ready.clear()
+        await self._close()
+        log.info("store_sync_stopped")
+
+    async def _close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.stop()
+        await self.producer.stop()
+        await self._tiktok.aclose()
+
+
+class InventoryStats(Collector):
+    """Inventory sync's counts as gauges, read at scrape time."""
+
+    def __init__(self, inventory: InventorySync) -> None:
+        self.inventory = inventory
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self.inventory.stats
+        calls = GaugeMetricFamily("store_sync_calls", "TikTok calls made by inventory sync", labels=["call"])
+        calls.add_metric(["update_inventory"], stats.update_calls)
+        calls.add_metric(["inventory_search"], stats.search_calls)
+        outcomes = GaugeMetricFamily("store_sync_inventory_results", "Inventory results by status and reason",
+                                     labels=["outcome"])
+        for outcome, count in stats.results.items():
+            outcomes.add_metric([outcome], count)
+        return [calls, outcomes]
+
+
+def build_service(settings: Settings, tiktok: TikTokClient | None = None,
+                  stop: asyncio.Event | None = None) -> StoreSyncService:
+    """The service with its own producer and consumers; `tiktok` defaults to `store_sync_client` with a backoff that
+    ends with the service; `stop` (default: a new event) stops it."""
+    prefix, registry, stop = settings.shopsync_topic_prefix, CollectorRegistry(), stop or asyncio.Event()
+
+    def consumer(group: str, topic: str) -> AIOKafkaConsumer:
+        return create_consumer(settings, topic_name(group, prefix), topic, max_poll_interval_ms=LONG_POLL_MS)
+
+    return StoreSyncService(settings, producer=create_managed_producer(settings, "store_sync", registry),
+                            shipments=consumer(SHIPMENTS_GROUP, OMS_SHIPMENTS),
+                            inventory=consumer(INVENTORY_GROUP, OMS_INVENTORY),
+                            webhooks=consumer(WEBHOOKS_GROUP, TIKTOK_WEBHOOKS),
+                            tiktok=tiktok or store_sync_client(settings, sleep=sleep_unless_stopped(stop)),
+                            registry=registry, stop=stop)
 
 
 async def _restore_shipments(settings: Settings, syncer: ShipmentSyncer) -> None:
@@ -140,45 +195,14 @@ async def _restore_levels(settings: Settings, inventory: InventorySync) -> None:
             continue
 
 
-def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
-    """`/healthz`, `/readyz`, `/metrics` and `/stats`; the lifespan runs the service."""
-    registry = service.registry
-    gauge = Gauge("store_sync_calls", "TikTok calls made by inventory sync", ["call"], registry=registry)
-    outcomes = Gauge("store_sync_inventory_results", "Inventory results by status and reason", ["outcome"],
-                     registry=registry)
+async def stats(request: Request) -> Response:
+    inv: InventorySync = request.state.service.inventory
+    return JSONResponse({"ready": request.state.service.ready.is_set(), "update_calls": inv.stats.update_calls,
+                         "search_calls": inv.stats.search_calls, "pending": len(inv.pending),
+                         "results": dict(inv.stats.results)})
 
-    def stats() -> dict[str, object]:
-        inv = service.inventory
-        if inv is None:
-            return {"ready": False}
-        return {"ready": True, "update_calls": inv.stats.update_calls, "search_calls": inv.stats.search_calls,
-                "pending": len(inv.pending), "results": dict(inv.stats.results)}
 
-    async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    async def readyz(_: Request) -> Response:
-        return await readiness(service.producer, starting=service.inventory is None)
-
-    async def metrics(_: Request) -> Response:
-        inv = service.inventory
-        if inv is not None:
-            gauge.labels(call="update_inventory").set(inv.stats.update_calls)
-            gauge.labels(call="inventory_search").set(inv.stats.search_calls)
-            for outcome, count in inv.stats.results.items():
-                outcomes.labels(outcome=outcome).set(count)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def stats_endpoint(_: Request) -> Response:
-        return JSONResponse(stats())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        task = asyncio.get_running_loop().create_task(service.run(stop))
-        task.add_done_callback(exit_if_failed("store_sync"))
-        yield
-        stop.set()
-        await task
-
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
-                             Route("/stats", stats_endpoint)], lifespan=lifespan)
+def store_sync_app(settings: Settings, build: Callable[[], StoreSyncService] | None = None) -> Starlette:
+    """The admin port: `/healthz`, `/readyz`, `/metrics` and `/stats`; its lifespan runs the service (`build`,
+    default `build_service(settings)`)."""
+    return admin_app("store_sync", build or (lambda: build_service(settings)), [Route("/stats", stats)])

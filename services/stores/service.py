@@ -24,6 +24,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from structlog.contextvars import bound_contextvars
 
 from services.stores.answers import Answers
@@ -115,6 +116,10 @@ class StoresService:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
 
     @property
     def partitions(self) -> frozenset[int]:

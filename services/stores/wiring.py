@@ -1,9 +1,12 @@
-"""The stores owner's collaborators, built from settings (inside the running event loop)."""
+"""The stores owner's collaborators, built from settings (inside the running event loop), and its admin app."""
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+
 from services.stores.metrics import StoresMetrics
 from services.stores.service import GROUP, WEBHOOKS_GROUP, StoresService
+from shared.admin import admin_app
 from shared.kafka import create_consumer, create_managed_producer
 from shared.settings import Settings
 from shared.tiktok.client import TikTokClient
@@ -17,3 +20,8 @@ def build_service(settings: Settings) -> StoresService:
                          consumer=create_consumer(settings, topic_name(GROUP, prefix)),
                          webhooks=create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix)),
                          tiktok=TikTokClient.from_settings(settings), metrics=metrics)
+
+
+def owner_app(settings: Settings) -> Starlette:
+    """The admin port (`/healthz`, `/readyz`, `/metrics`) whose lifespan runs the owner."""
+    return admin_app("stores_owner", lambda: build_service(settings))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import uvicorn
 
-from services.store_sync.service import StoreSyncService, admin_app
+from services.store_sync.service import store_sync_app
 from shared.logging import configure_logging
 from shared.secrets_check import exit_if_weak_secrets
 from shopsync.console import fail, find_store, json_option, print_json, settings_from
@@ -26,7 +26,7 @@ def store_sync(ctx: click.Context, host: str | None, port: int | None) -> None:
     exit_if_weak_secrets(settings, "store-sync")
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
-    app = admin_app(StoreSyncService(settings), asyncio.Event())
+    app = store_sync_app(settings)
     uvicorn.run(app, host=host or settings.shopsync_store_sync_host, port=port or settings.shopsync_store_sync_port,
                 log_level="warning")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from services.stores.admin import admin_app
-from services.stores.wiring import build_service
+from services.stores.wiring import owner_app
 from shared.logging import configure_logging
 from shared.secrets_check import exit_if_weak_secrets
 from shopsync.console import settings_from
@@ -22,5 +21,5 @@ def stores_owner(ctx: click.Context, host: str | None, port: int | None) -> None
     exit_if_weak_secrets(settings, "stores-owner")
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
-    uvicorn.run(admin_app(lambda: build_service(settings)), host=host or settings.shopsync_stores_owner_host,
+    uvicorn.run(owner_app(settings), host=host or settings.shopsync_stores_owner_host,
                 port=port or settings.shopsync_stores_owner_port, log_level="warning")

@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 
-from services.mapping.service import MappingService
+from services.mapping.wiring import build_service as build_mapping
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
-from shared.kafka import create_managed_producer
+from shared.admin import serve
 from shared.stores.crypto import generate_key
 from shared.topics import ORDERS_ENRICHED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from shopsync.localcluster import LocalCluster
@@ -47,11 +47,8 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
                                                           "time_factor": 600.0})
         assert (await h.link("Main store", "LA Warehouse")).status_code == 200
         await h.start_ingest()
-        producer = create_managed_producer(settings, "mapping")
-        await producer.start()
-        mapping = MappingService(settings, producer)
-        stop = asyncio.Event()
-        mapping_task = asyncio.create_task(mapping.run(stop))
+        mapping = build_mapping(settings)
+        mapping_task = asyncio.create_task(serve(mapping))
         try:
             async def started() -> bool:
                 return hasattr(h.service, "worker") and mapping.ready.is_set()
@@ -85,9 +82,8 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
             await eventually(all_delivered, within=60, every=0.1, what="every webhook delivered")
             assert not mapping_task.done() and h.task is not None and not h.task.done()  # they rode it out
         finally:
-            stop.set()
+            mapping.stop()
             await mapping_task
-            await producer.stop()
             h.stop.set()
             if h.task is not None:
                 await h.task

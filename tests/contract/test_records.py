@@ -10,7 +10,8 @@ import jsonschema
 import orjson
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
-from services.mapping.service import MappingService
+from services.mapping.wiring import build_service as build_mapping
+from shared.admin import serve
 from shared.kafka import create_producer, read_to_end
 from shared.mappings import Mapping
 from shared.order_checks import is_check, new_check, request_check
@@ -30,9 +31,8 @@ async def test_every_record_of_a_run_matches_its_schema_and_is_a_cloudevent(harn
     await harness.start_ingest()
     producer = create_producer(harness.settings)
     await producer.start()
-    service = MappingService(harness.settings, producer)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
+    service = build_mapping(harness.settings)
+    task = asyncio.create_task(serve(service))
     try:
         cancelled = await harness.create_order(warehouse_id=LA)
         await harness.create_order(warehouse_id=LA)
@@ -47,7 +47,7 @@ async def test_every_record_of_a_run_matches_its_schema_and_is_a_cloudevent(harn
         check = new_check(cancelled["shop_id"], cancelled["id"], cancelled["update_time"], "cli")
         await request_check(producer, harness.settings, check, new_traceparent())  # what `shopsync sync` sends
     finally:
-        stop.set()
+        service.stop()
         await task
         await producer.stop()
 

@@ -10,9 +10,11 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaError
 
-from services.mapping.service import MappingService
+from services.mapping.wiring import build_service as build_mapping
+from services.store_sync.service import build_service as build_store_sync
 from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.wiring import build_app
+from shared.admin import serve
 from shared.kafka import create_consumer, create_producer, partitions_of
 from shared.producer import ManagedProducer
 from shared.settings import Settings, load_settings
@@ -60,11 +62,8 @@ async def test_pipeline_resumes_after_a_broker_restart(private_broker: LocalKafk
                                                           "time_factor": 600.0})
         assert (await h.link("Main store", "LA Warehouse")).status_code == 200
         await h.start_ingest()
-        producer = create_producer(settings)
-        await producer.start()
-        mapping = MappingService(settings, producer)
-        stop = asyncio.Event()
-        mapping_task = asyncio.create_task(mapping.run(stop))
+        mapping = build_mapping(settings)
+        mapping_task = asyncio.create_task(serve(mapping))
         try:
             created = [await h.create_order(warehouse_id=LA if i % 4 else "7000000000000000002") for i in range(10)]
             await asyncio.to_thread(private_broker.stop)
@@ -95,9 +94,8 @@ async def test_pipeline_resumes_after_a_broker_restart(private_broker: LocalKafk
 
             await eventually(all_delivered, within=120, every=0.5, what="every push delivered")
         finally:
-            stop.set()
+            mapping.stop()
             await mapping_task
-            await producer.stop()
             h.stop.set()
             if h.task is not None:
                 await h.task
@@ -107,7 +105,6 @@ async def test_store_sync_rides_out_a_broker_restart(private_broker: LocalKafka,
     """Shipments in flight while the broker goes away: their outcomes are published once it is back, and TikTok
     is told about each shipment exactly once."""
     from services.store_sync.retry import store_sync_policy
-    from services.store_sync.service import StoreSyncService
     from shared.envelope import rfc3339
     from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
 
@@ -129,8 +126,8 @@ async def test_store_sync_rides_out_a_broker_restart(private_broker: LocalKafka,
                 key=f"{order['shop_id']}:{order['id']}".encode())
         await producer.stop()
         stop = asyncio.Event()
-        service = StoreSyncService(settings, client=h.client(store_sync_policy(settings)))
-        task = asyncio.create_task(service.run(stop))
+        service = build_store_sync(settings, h.client(store_sync_policy(settings)), stop)
+        task = asyncio.create_task(serve(service))
 
         async def shipments_at_tiktok() -> int:
             return len((await sandbox.control("GET", "/sandbox/shipments")).json())
@@ -182,7 +179,6 @@ async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restar
     """Orders, cancellations and shipments in flight while the broker restarts; then every long-lived producer is
     wedged as aiokafka leaves it. No service restarts, and the end state matches the sandbox's truth."""
     from services.store_sync.retry import store_sync_policy
-    from services.store_sync.service import StoreSyncService
     from shared.envelope import rfc3339
     from shared.kafka import create_managed_producer
     from shared.topics import OMS_SHIPMENTS, SYNC_RESULTS, topic_name
@@ -199,13 +195,12 @@ async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restar
                                                           "time_factor": 600.0})
         assert (await h.link("Main store", "LA Warehouse")).status_code == 200
         await h.start_ingest()
-        mapping_producer = create_managed_producer(settings, "mapping")
-        await mapping_producer.start()
-        mapping = MappingService(settings, mapping_producer)
+        mapping = build_mapping(settings)
+        mapping_producer = mapping.producer
         stop = asyncio.Event()
-        mapping_task = asyncio.create_task(mapping.run(stop))
-        sync = StoreSyncService(settings, client=h.client(store_sync_policy(settings)))
-        sync_task = asyncio.create_task(sync.run(stop))
+        mapping_task = asyncio.create_task(serve(mapping))
+        sync = build_store_sync(settings, h.client(store_sync_policy(settings)), stop)
+        sync_task = asyncio.create_task(serve(sync))
         oms = create_managed_producer(settings, "oms")
         await oms.start()
         shipments = topic_name(OMS_SHIPMENTS, settings.shopsync_topic_prefix)
@@ -284,7 +279,7 @@ async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restar
             print(f"producer restarts: {restarts} (before the wedge: {before})")
         finally:
             stop.set()
+            mapping.stop()
             h.stop.set()
             await asyncio.gather(mapping_task, sync_task, *(t for t in [h.task] if t), return_exceptions=True)
-            await mapping_producer.stop()
             await oms.stop()

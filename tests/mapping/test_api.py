@@ -9,7 +9,7 @@ import pytest
 
 from services.mapping.api import MissingAdminToken, create_api
 from services.mapping.service import MappingService
-from shared.kafka import create_producer
+from shared.kafka import create_consumer, create_producer
 from shared.settings import load_settings
 from shared.topics import DLQ, ORDERS_INGESTED, topic_name
 from tests.fakes import MemoryProducer
@@ -22,7 +22,9 @@ from tests.waiting import eventually
 async def unit_api() -> AsyncIterator[tuple[httpx.AsyncClient, MappingService]]:
     """The admin API over a service that is not running, its producer in memory: for the answers it gives before
     anything is read or written (authentication, validation, the OpenAPI document). No broker."""
-    service = MappingService(load_settings(), MemoryProducer())  # type: ignore[arg-type]  # the fake
+    settings = load_settings()
+    service = MappingService(settings, producer=MemoryProducer(),  # type: ignore[arg-type]  # the fake
+                             consumer=create_consumer(settings, None))  # never started
     transport = httpx.ASGITransport(app=create_api(service, TOKEN))
     async with httpx.AsyncClient(transport=transport, base_url="http://mapping") as client:
         yield client, service
@@ -47,7 +49,8 @@ async def test_admin_api_without_the_right_token_is_401(unit_api: tuple[httpx.As
 async def test_api_refuses_to_start_without_a_token() -> None:
     settings = load_settings()
     with pytest.raises(MissingAdminToken):
-        create_api(MappingService(settings, create_producer(settings)), "")
+        service = MappingService(settings, producer=create_producer(settings), consumer=create_consumer(settings, None))
+        create_api(service, "")
 
 
 @pytest.mark.parametrize(("path", "body", "code"), [

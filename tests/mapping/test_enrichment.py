@@ -14,8 +14,9 @@ from aiokafka.structs import ConsumerRecord
 from services.mapping.enrich import enrich
 from services.mapping.service import GROUP, MappingService, _Rebalance
 from services.mapping.wiring import build_app
+from shared.admin import serve
 from shared.envelope import header_map
-from shared.kafka import create_producer, read_to_end
+from shared.kafka import create_consumer, create_producer, read_to_end
 from shared.mapping_table import MappingTable
 from shared.mappings import Mapping, mapping_key
 from shared.partitioner import murmur2
@@ -170,7 +171,7 @@ async def test_two_instances_reemit_each_affected_order_once(mapping_settings: S
     async with serve_app(app1) as url1, serve_app(app2), api(url1) as http:
         async with TopicView(mapping_settings, ORDERS_ENRICHED) as view:
             await view.until(lambda rs: len(rs) == 30)
-        await eventually(lambda: (s1.consumer and s2.consumer and s1.consumer.assignment() and s2.consumer.assignment()
+        await eventually(lambda: (s1.consumer.assignment() and s2.consumer.assignment()
                                   and len(s1.state.orders) + len(s2.state.orders) == 30),
                          every=0.1, what="both members owning partitions once the group settles")
         await http.put(f"/mappings/{SHOP}/RED-L", json={"product_code": "P-1"})  # to s1; s2 follows the topic
@@ -205,7 +206,7 @@ async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner(map
     producer = create_producer(mapping_settings)
     await producer.start()
     try:
-        service = MappingService(mapping_settings, producer)
+        service = MappingService(mapping_settings, producer=producer, consumer=create_consumer(mapping_settings, None))
         fetched_in = service.generation
         assert await service.on_order_record(record("o1", 0), fetched_in)
         await _Rebalance(service).on_partitions_revoked([TopicPartition(topic, 0)])
@@ -233,16 +234,16 @@ async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mappi
     await publish(mapping_settings, order)
     producer = create_producer(mapping_settings)
     await producer.start()
-    stop = asyncio.Event()
+    group = topic_name(GROUP, mapping_settings.shopsync_topic_prefix)
+    service = SlowRestore(mapping_settings, producer=create_producer(mapping_settings),
+                          consumer=create_consumer(mapping_settings, group))
     try:
-        previous_owner = MappingService(mapping_settings, producer)  # enriched o1, then died before committing
+        previous_owner = MappingService(mapping_settings, producer=producer,  # enriched o1, then died before committing
+                                        consumer=create_consumer(mapping_settings, None))
         assert await previous_owner.emit(order, "order_update")
         await previous_owner.flush()
-        service = SlowRestore(mapping_settings, producer)
-        running = asyncio.create_task(service.run(stop))
-        await eventually(lambda: service.consumer is not None and service.consumer.assignment(),
-                         what="the new owner assigned")
-        assert service.consumer is not None
+        running = asyncio.create_task(serve(service))
+        await eventually(lambda: service.consumer.assignment(), what="the new owner assigned")
         consumer = service.consumer
         tps = [TopicPartition(topic_name(ORDERS_INGESTED, mapping_settings.shopsync_topic_prefix), p)
                for p in range(mapping_settings.shopsync_topic_partitions)]
@@ -251,10 +252,10 @@ async def test_records_handed_out_while_the_state_is_restoring_wait_for_it(mappi
             return sum([await consumer.committed(tp) or 0 for tp in tps]) >= 1
 
         await eventually(committed_past_o1, what="the new owner consumed o1 and committed past it")
-        stop.set()
+        service.stop()
         await running
     finally:
-        stop.set()
+        service.stop()
         await producer.stop()
     enriched = [r async for r in read_to_end(mapping_settings, ORDERS_ENRICHED)]
     assert [orjson.loads(r.value)["revision"] for r in enriched] == [1]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from services.mapping.service import MappingService
 from shared.envelope import header_map, rfc3339
-from shared.kafka import create_producer, read_to_end
+from shared.kafka import create_consumer, create_producer, read_to_end
 from shared.orders import IngestedOrder
 from shared.partitioner import murmur2
 from shared.settings import Settings
@@ -160,7 +160,8 @@ async def test_replay_to_before_a_cancellation_stays_withdrawn_after_compaction(
     ingested = await until_compacted(mapping.settings, set(keys.values()))
     assert_current_state(ingested, keys)
     # a mapping instance taking the partitions over now restores the compacted table and must not revive it
-    fresh = MappingService(mapping.settings, create_producer(mapping.settings), group_id="unused")
+    fresh = MappingService(mapping.settings, producer=create_producer(mapping.settings),
+                           consumer=create_consumer(mapping.settings, "unused"))
     await fresh.table.load(mapping.settings)
     await fresh.producer.start()
     try:

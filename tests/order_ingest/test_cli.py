@@ -8,7 +8,8 @@ import httpx
 import orjson
 from click.testing import CliRunner, Result
 
-from services.order_ingest.service import IngestService, admin_app
+from services.order_ingest.wiring import build_service
+from shared.admin import admin_app
 from shared.topics import ORDERS_INGESTED
 from shopsync.cli import cli
 from tests.ingest_harness import Harness
@@ -80,8 +81,7 @@ async def test_set_warehouse_is_resolved_at_tiktok_and_an_unknown_name_changes_n
 
 async def test_admin_port_serves_health_and_metrics(harness: Harness) -> None:
     await harness.link("Main store", "")
-    stop = asyncio.Event()
-    async with serve_app(admin_app(IngestService(harness.settings, client=harness.client()), stop)) as url:
+    async with serve_app(admin_app("ingest", lambda: build_service(harness.settings, harness.client()))) as url:
         await harness.create_order(warehouse_id=LA)
         async with TopicView(harness.settings, ORDERS_INGESTED) as view:
             await view.until(lambda rs: len(rs) == 1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from services.order_ingest.service import IngestService
+from services.order_ingest.wiring import build_service
+from shared.admin import serve
 from shared.topics import ORDERS_INGESTED
 from tests.ingest_harness import Harness
 from tests.topicview import TopicView
@@ -16,14 +17,13 @@ LA = "7000000000000000001"
 async def test_an_instance_that_takes_over_partitions_withdraws_orders_the_other_accepted(harness: Harness) -> None:
     await harness.link("Main store", "")
     await harness.start_ingest()
-    other_stop = asyncio.Event()
-    other = IngestService(harness.settings, client=harness.client())
-    other_task = asyncio.get_running_loop().create_task(other.run(other_stop))
+    other = build_service(harness.settings, harness.client())
+    other_task = asyncio.get_running_loop().create_task(serve(other))
     service = harness.service
     assert service is not None
 
     def both_own_partitions() -> bool:
-        return all(getattr(s, "ownership", None) and s.ownership.partitions for s in (service, other))
+        return all(s.ownership.partitions for s in (service, other))
 
     await eventually(both_own_partitions, what="both instances joined, the partitions split between them")
     orders = [await harness.create_order(warehouse_id=LA) for _ in range(12)]
@@ -31,7 +31,7 @@ async def test_an_instance_that_takes_over_partitions_withdraws_orders_the_other
         await view.until(lambda rs: len({r.key for r in rs}) == 12)
         decided_by_other = [o for o in orders if other.ownership.owns(f"{o['shop_id']}:{o['id']}")]
         assert decided_by_other, "the other instance owned some of the orders"
-        other_stop.set()
+        other.stop()
         await other_task  # it leaves the group: the survivor takes its partitions over
         await eventually(lambda: len(service.ownership.partitions) == service.ownership.count,
                          what="the survivor owning every partition")

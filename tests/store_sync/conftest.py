@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.store_sync.service import StoreSyncService, store_sync_client
+from services.store_sync.service import StoreSyncService, build_service, store_sync_client
+from shared.admin import serve
 from shared.envelope import rfc3339
 from shared.kafka import create_producer
 from shared.mappings import Mapping, mapping_key
@@ -47,8 +48,8 @@ class SyncHarness:
         self.stop = asyncio.Event()
         url = self.base.sandbox.base_url
         self.client = store_sync_client(self.settings, api_base=url, auth_base=url)
-        self.service = StoreSyncService(self.settings, client=self.client)
-        self.task = asyncio.get_running_loop().create_task(self.service.run(self.stop))
+        self.service = build_service(self.settings, self.client, self.stop)
+        self.task = asyncio.get_running_loop().create_task(serve(self.service))
 
     async def halt(self) -> None:
         self.stop.set()
