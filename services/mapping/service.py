@@ -21,6 +21,7 @@ from services.mapping.state import Emitted, OrderState
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import commit_owned, create_consumer, read_to_end
+from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import Mapping, split_mapping_key
@@ -45,6 +46,7 @@ class MappingMetrics:
         self.unchanged = Counter("mapping_unchanged_total", "Re-enrichments with no change (not published)",
                                  registry=self.registry)
         self.dlq = Counter("mapping_dlq_total", "Undecodable records sent to the DLQ", registry=self.registry)
+        self.lag = ConsumerLag(self.registry)  # kafka_consumer_lag{group, topic}
         self._emitted_by_cause: dict[str, Counter] = {}
 
     def count_emitted(self, cause: str) -> None:
@@ -76,7 +78,7 @@ class MappingService:
     async def run(self, stop: asyncio.Event) -> None:
         """Load the mapping table, then consume orders and follow mapping changes until `stop`."""
         await self.table.load(self.settings)
-        consumer = create_consumer(self.settings, self.group_id)
+        consumer = create_consumer(self.settings, self.group_id, lag=self.metrics.lag)
         consumer.subscribe([topic_name(ORDERS_INGESTED, self.settings.shopsync_topic_prefix)],
                            listener=_Rebalance(self))
         self.consumer = consumer

@@ -51,9 +51,10 @@ class IngestService:
         self.metrics = IngestMetrics()
         producer = create_managed_producer(settings, "ingest", self.metrics.registry)
         self.producer = producer
-        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix))
+        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), lag=self.metrics.lag)
         client = self.client or TikTokClient.from_settings(settings, retry=ingest_policy(settings),
-                                                           sleep=sleep_unless_stopped(stop))
+                                                           sleep=sleep_unless_stopped(stop),
+                                                           metrics=self.metrics.tiktok)
         await producer.start()
         try:
             table = await StoreTable().load(settings)

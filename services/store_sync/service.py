@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from services.store_sync.retry import sleep_unless_stopped, store_sync_policy
 from services.store_sync.shipments import ShipmentSyncer
 from shared.health import readiness
 from shared.kafka import create_consumer, create_managed_producer, read_to_end
+from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import split_mapping_key
@@ -37,6 +38,7 @@ from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
+from shared.tiktok.metrics import TikTokMetrics
 from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, TIKTOK_WEBHOOKS, topic_name
 
 log = get_logger("store_sync")
@@ -63,24 +65,33 @@ class StoreSyncService:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, init=False)
     producer: ManagedProducer | None = field(default=None, init=False)
     stale_webhooks: Counter = field(init=False)
+    results: Counter = field(init=False)
+    lag: ConsumerLag = field(init=False)
+    tiktok_metrics: TikTokMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.stale_webhooks = Counter("webhooks_stale", "Product/inventory webhooks older than the newest already "
-                                      "acted on (by data.update_time), dropped without an API call", ["type"],
+        self.stale_webhooks = Counter("webhooks_stale_total", "Product/inventory webhooks older than the newest "
+                                      "already acted on (by data.update_time), dropped without an API call", ["type"],
                                       registry=self.registry)
+        self.results = Counter("store_sync_results_total", "Outcomes published on sync.results, by kind (shipment, "
+                               "inventory), status (applied, failed, skipped) and reason", ["kind", "status", "reason"],
+                               registry=self.registry)
+        self.lag = ConsumerLag(self.registry)  # kafka_consumer_lag{group, topic}
+        self.tiktok_metrics = TikTokMetrics(self.registry)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         prefix = settings.shopsync_topic_prefix
         cipher = TokenCipher(settings.shopsync_secret_key.get_secret_value())
-        client = self.client or store_sync_client(settings, sleep=sleep_unless_stopped(stop))
+        client = self.client or store_sync_client(settings, sleep=sleep_unless_stopped(stop),
+                                                  metrics=self.tiktok_metrics)
         producer = self.producer = create_managed_producer(settings, "store_sync", self.registry)
         consumers = [create_consumer(settings, topic_name(SHIPMENTS_GROUP, prefix), OMS_SHIPMENTS,
-                                     max_poll_interval_ms=LONG_POLL_MS),
+                                     max_poll_interval_ms=LONG_POLL_MS, lag=self.lag),
                      create_consumer(settings, topic_name(INVENTORY_GROUP, prefix), OMS_INVENTORY,
-                                     max_poll_interval_ms=LONG_POLL_MS),
+                                     max_poll_interval_ms=LONG_POLL_MS, lag=self.lag),
                      create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix), TIKTOK_WEBHOOKS,
-                                     max_poll_interval_ms=LONG_POLL_MS)]
+                                     max_poll_interval_ms=LONG_POLL_MS, lag=self.lag)]
         await producer.start()
         try:
             table = await StoreTable().load(settings)
@@ -91,7 +102,7 @@ class StoreSyncService:
             await mappings.load(settings)
             catalog = await Catalog().load(settings)
             keeper = CatalogKeeper(catalog, client, tokens, producer, settings)
-            writer = ResultWriter(producer, settings)
+            writer = ResultWriter(producer, settings, self.results)
             syncer = ShipmentSyncer(table, tokens, client, CarrierBook(client))
             await _restore_shipments(settings, syncer)
             inventory = InventorySync(settings, table, mappings.mappings, catalog, keeper, tokens, client, writer,
@@ -143,9 +154,6 @@ async def _restore_levels(settings: Settings, inventory: InventorySync) -> None:
 def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
     """`/healthz`, `/readyz`, `/metrics` and `/stats`; the lifespan runs the service."""
     registry = service.registry
-    gauge = Gauge("store_sync_calls", "TikTok calls made by inventory sync", ["call"], registry=registry)
-    outcomes = Gauge("store_sync_inventory_results", "Inventory results by status and reason", ["outcome"],
-                     registry=registry)
 
     def stats() -> dict[str, object]:
         inv = service.inventory
@@ -161,12 +169,6 @@ def admin_app(service: StoreSyncService, stop: asyncio.Event) -> Starlette:
         return await readiness(service.producer, starting=service.inventory is None)
 
     async def metrics(_: Request) -> Response:
-        inv = service.inventory
-        if inv is not None:
-            gauge.labels(call="update_inventory").set(inv.stats.update_calls)
-            gauge.labels(call="inventory_search").set(inv.stats.search_calls)
-            for outcome, count in inv.stats.results.items():
-                outcomes.labels(outcome=outcome).set(count)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def stats_endpoint(_: Request) -> Response:
