@@ -9,6 +9,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
+from services.mapping.service import MappingMetrics
 from services.stores.metrics import StoresMetrics
 from shared.kafka_metrics import ConsumerLag
 from shared.producer import ManagedProducer, ProducerMetrics
@@ -109,3 +110,15 @@ def test_dead_letters_are_counted_on_the_producers_registry() -> None:
     producer = ManagedProducer(lambda: None, metrics=ProducerMetrics(registry))  # type: ignore[arg-type,return-value]
     producer.count_dead_letter("tiktok.webhooks")
     assert registry.get_sample_value("dlq_records_total", {"source_topic": "tiktok.webhooks"}) == 1
+
+
+def test_unmapped_lines_of_an_incomplete_enrichment_are_counted_by_status() -> None:
+    metrics = MappingMetrics()
+    lines = [{"mapping_status": "mapped"}, {"mapping_status": "unmapped"}, {"mapping_status": "missing_seller_sku"},
+             {"mapping_status": "unmapped"}]
+    metrics.count_emitted("order_update", {"mapping_state": "incomplete", "lines": lines})
+    metrics.count_emitted("order_update", {"mapping_state": "complete", "lines": [{"mapping_status": "mapped"}]})
+    sample = metrics.registry.get_sample_value
+    assert sample("mapping_unmapped_lines_total", {"status": "unmapped"}) == 2
+    assert sample("mapping_unmapped_lines_total", {"status": "missing_seller_sku"}) == 1
+    assert sample("mapping_enriched_emitted_total", {"cause": "order_update"}) == 2
