@@ -59,3 +59,11 @@ def test_every_alert_has_a_summary_and_a_runbook_section_in_operations_md() -> N
 ])
 def test_metric_names_are_read_out_of_promql(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
+
+
+@pytest.mark.integration  # runs promtool
+def test_promtool_accepts_the_scrape_config() -> None:
+    config = ALERTS.parent / "prometheus.yml"
+    done = subprocess.run([binary("promtool"), "check", "config", str(config)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
