@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 
 from shared.envelope import header_map, rfc3339
-from shared.producer import Sender, deliver
+from shared.producer import ManagedProducer, Sender, deliver
 from shared.settings import Settings
 from shared.topics import DLQ, topic_name
 
@@ -41,9 +41,12 @@ def dlq_headers(record: ConsumerRecord, reason: str, now: float) -> list[tuple[s
 
 async def send_to_dlq(producer: Sender, settings: Settings, record: ConsumerRecord, reason: str,
                       now: float) -> None:
-    """Publish `record` unchanged to the DLQ with the reason, resent until acknowledged (a managed producer)."""
+    """Publish `record` unchanged to the DLQ with the reason, resent until acknowledged (a managed producer, which
+    counts it in `dlq_records_total`)."""
     await deliver(producer, topic_name(DLQ, settings.shopsync_topic_prefix), record.value, record.key,
                   dlq_headers(record, reason, now))
+    if isinstance(producer, ManagedProducer):
+        producer.count_dead_letter(record.topic)
 
 
 def read_dead_letter(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None) -> DeadLetter:

@@ -19,6 +19,7 @@ from aiokafka.errors import CommitFailedError, KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+from shared.kafka_metrics import ConsumerLag
 from shared.kafka_security import KafkaUnreachable, explain_bootstrap_failure, security_options
 from shared.logging import get_logger
 from shared.partitioner import Murmur2Partitioner
@@ -58,15 +59,25 @@ class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped: 
 
 
 class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
-    """An AIOKafkaConsumer whose failed start says why (authentication, TLS, network)."""
+    """An AIOKafkaConsumer whose failed start says why (authentication, TLS, network), and which remembers the
+    offsets it committed (`committed_offsets`, next offset to read per partition) for `ConsumerLag`."""
 
     def __init__(self, *topics: str, **options: Any) -> None:
         super().__init__(*topics, **options)
         self._connect_options = options
+        self.group_id: str | None = options.get("group_id")
+        self.committed_offsets: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         async with _explained(self._connect_options):
             await super().start()
+
+    async def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
+        await super().commit(offsets)
+        if offsets is None:  # aiokafka committed every consumed position
+            offsets = {tp: await self.position(tp) for tp in self.assignment()}
+        for tp, offset in offsets.items():
+            self.committed_offsets[tp] = int(offset[0] if isinstance(offset, tuple) else offset)
 
 
 class AdminClient(AIOKafkaAdminClient):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
@@ -107,8 +118,10 @@ def create_managed_producer(settings: Settings, name: str, registry: CollectorRe
                            metrics=ProducerMetrics(registry) if registry is not None else None)
 
 
-def create_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
-    """A consumer with manual commits (call `commit()` after outputs are acknowledged); `topics` are base names."""
+def create_consumer(settings: Settings, group_id: str | None, *topics: str, lag: ConsumerLag | None = None,
+                    **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer with manual commits (call `commit()` after outputs are acknowledged); `topics` are base names.
+    With `lag`, its group's lag is on that collector's registry (`kafka_consumer_lag`)."""
     options: dict[str, Any] = {
         **kafka_client_options(settings),
         "group_id": group_id,
@@ -121,7 +134,10 @@ def create_consumer(settings: Settings, group_id: str | None, *topics: str, **ov
     }
     options.update(overrides)
     names = [topic_name(t, settings.shopsync_topic_prefix) for t in topics]
-    return Consumer(*names, **options)
+    consumer = Consumer(*names, **options)
+    if lag is not None:
+        lag.watch(consumer)
+    return consumer
 
 
 async def commit_owned(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> bool:

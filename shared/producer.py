@@ -47,13 +47,16 @@ class ProducerUnavailable(KafkaError):  # type: ignore[misc]  # aiokafka is unty
 
 
 class ProducerMetrics:
-    """`kafka_producer_restarts_total{reason}` and `kafka_producer_ready` on a service's registry."""
+    """`kafka_producer_restarts_total{reason}`, `kafka_producer_ready` and `dlq_records_total{source_topic}` (every
+    dead letter goes out through the service's producer: `shared.dlq.send_to_dlq`) on a service's registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.restarts = Counter("kafka_producer_restarts_total", "Producers replaced after a fatal error",
                                 ["reason"], registry=registry)
         self.ready = Gauge("kafka_producer_ready", "1 while the producer gets records acknowledged",
                            registry=registry)
+        self.dead_letters = Counter("dlq_records_total", "Records this service put on shopsync.dlq, by the topic they "
+                                    "came from", ["source_topic"], registry=registry)
 
 
 class ManagedProducer:
@@ -113,6 +116,11 @@ class ManagedProducer:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         self._set_ready()
+
+    def count_dead_letter(self, source_topic: str) -> None:
+        """One record went to the DLQ (acknowledged)."""
+        if self._metrics is not None:
+            self._metrics.dead_letters.labels(source_topic=source_topic).inc()
 
     @property
     def started(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -23,6 +24,7 @@ from services.mapping.state import Emitted, OrderState
 from shared.dlq import send_to_dlq
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
 from shared.kafka import commit_owned, read_to_end
+from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import Mapping, split_mapping_key
@@ -47,13 +49,27 @@ class MappingMetrics:
         self.unchanged = Counter("mapping_unchanged_total", "Re-enrichments with no change (not published)",
                                  registry=self.registry)
         self.dlq = Counter("mapping_dlq_total", "Undecodable records sent to the DLQ", registry=self.registry)
+        self.unmapped = Counter("mapping_unmapped_lines_total", "Lines of published enrichments without a product "
+                                "code, by mapping_status (unmapped, missing_seller_sku)", ["status"],
+                                registry=self.registry)
+        self.lag = ConsumerLag(self.registry)  # kafka_consumer_lag{group, topic}
         self._emitted_by_cause: dict[str, Counter] = {}
+        self._unmapped_by_status: dict[str, Counter] = {}
+        for status in ("unmapped", "missing_seller_sku"):  # both series exist from the start (at 0)
+            self._unmapped_by_status[status] = self.unmapped.labels(status=status)
 
-    def count_emitted(self, cause: str) -> None:
-        """`emitted{cause}` += 1, with the label child cached (`labels()` cost ~7% of enrichment CPU)."""
+    def count_emitted(self, cause: str, content: dict[str, Any] | None = None) -> None:
+        """`emitted{cause}` += 1, and the unmapped lines of an incomplete `content`, with the label children
+        cached (`labels()` cost ~7% of enrichment CPU)."""
         if (child := self._emitted_by_cause.get(cause)) is None:
             child = self._emitted_by_cause[cause] = self.emitted.labels(cause=cause)
         child.inc()
+        if content is not None and content.get("mapping_state") == "incomplete":
+            for line in content["lines"]:
+                if (status := line["mapping_status"]) != "mapped":
+                    if (counter := self._unmapped_by_status.get(status)) is None:
+                        counter = self._unmapped_by_status[status] = self.unmapped.labels(status=status)
+                    counter.inc()
 
 
 class MappingService:
@@ -202,7 +218,7 @@ class MappingService:
                    *(extra_headers or [])]
         await self._outbox.send(self._enriched_topic, value, key.encode(), to_headers(event, headers))
         self.state.emitted[key] = Emitted(revision, digest)
-        self.metrics.count_emitted(cause)
+        self.metrics.count_emitted(cause, content)
         return True
 
     # ---- mapping changes -------------------------------------------------------------------------------------

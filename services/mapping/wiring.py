@@ -24,7 +24,7 @@ def build_service(settings: Settings, group_id: str | None = None) -> MappingSer
     """The service with its own producer and consumer (in group `group_id`, default the mapping group)."""
     metrics, group = MappingMetrics(), group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
     return MappingService(settings, producer=create_managed_producer(settings, "mapping", metrics.registry),
-                          consumer=create_consumer(settings, group), metrics=metrics)
+                          consumer=create_consumer(settings, group, lag=metrics.lag), metrics=metrics)
 
 
 def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:

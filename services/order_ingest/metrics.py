@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
+
+from shared.kafka_metrics import ConsumerLag
+from shared.tiktok.metrics import TikTokMetrics
 
 
 class IngestMetrics:
@@ -24,7 +27,8 @@ class IngestMetrics:
                              ["type"], registry=r)
         self.duplicates = Counter("webhooks_duplicate", "Webhooks whose tts_notification_id was already acted on",
                                   ["type"], registry=r)
-        self.lag = Gauge("ingest_consumer_lag", "Records behind the end of tiktok.webhooks", registry=r)
+        self.lag = ConsumerLag(r)  # kafka_consumer_lag{group, topic}
+        self.tiktok = TikTokMetrics(r)
 
     def count(self, outcome: str, reasons: tuple[str, ...] | list[str] = ()) -> None:
         """Count one order's outcome."""

@@ -23,9 +23,10 @@ def build_service(settings: Settings, tiktok: TikTokClient | None = None,
     policy (no attempt limit) whose backoff ends with the service; `stop` (default: a new event) stops it."""
     metrics, stop = IngestMetrics(), stop or asyncio.Event()
     tiktok = tiktok or TikTokClient.from_settings(settings, retry=ingest_policy(settings),
-                                                  sleep=sleep_unless_stopped(stop))
+                                                  sleep=sleep_unless_stopped(stop), metrics=metrics.tiktok)
     return IngestService(settings, producer=create_managed_producer(settings, "ingest", metrics.registry),
-                         consumer=create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix)),
+                         consumer=create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix),
+                                                   lag=metrics.lag),
                          tiktok=tiktok, metrics=metrics, stop=stop)
 
 

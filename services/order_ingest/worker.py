@@ -141,7 +141,7 @@ class IngestWorker:
                 self._lanes[shop_id] = asyncio.get_running_loop().create_task(self._drain(shop_id))
 
     async def commit(self) -> None:
-        """Commit every assigned partition up to its oldest unfinished record; update the lag gauge."""
+        """Commit every assigned partition up to its oldest unfinished record (`kafka_consumer_lag` follows)."""
         assigned = self.consumer.assignment()
         points = self.ledger.commit_points()
         due = {tp: offset for tp, offset in points.items()
@@ -149,8 +149,6 @@ class IngestWorker:
         if due:
             if await commit_owned(self.consumer, due):
                 self._committed.update(due)
-        self.metrics.lag.set(sum(max(0, (self.consumer.highwater(tp) or 0) - offset)
-                                 for tp, offset in points.items() if tp in assigned))
 
     def _apply_backpressure(self) -> None:
         if self.ledger.in_flight() > MAX_IN_FLIGHT:

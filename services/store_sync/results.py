@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
 
 from shared.envelope import CloudEvent, rfc3339, to_headers
 from shared.settings import Settings
@@ -37,10 +38,12 @@ class SyncResult:
 
 
 class ResultWriter:
-    """Publishes results (acked) with CloudEvents headers `shopsync.sync.<kind>.<status>`."""
+    """Publishes results (acked) with CloudEvents headers `shopsync.sync.<kind>.<status>`; counts each acknowledged
+    one in `counted` (`store_sync_results_total{kind, status, reason}`) when given."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings, counted: Counter | None = None) -> None:
         self._producer = producer
+        self._counted = counted
         self._topic = topic_name(SYNC_RESULTS, settings.shopsync_topic_prefix)
 
     async def publish(self, results: list[SyncResult]) -> None:
@@ -55,3 +58,6 @@ class ResultWriter:
                                                      headers=to_headers(event)))
         for future in futures:
             await future
+        if self._counted is not None:
+            for result in results:
+                self._counted.labels(kind=result.kind, status=result.status, reason=result.reason or "").inc()

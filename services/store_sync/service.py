@@ -7,14 +7,12 @@ settings); `stop()` ends `run()`. `store_sync_app` is its admin port.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,6 +28,7 @@ from services.store_sync.retry import sleep_unless_stopped, store_sync_policy
 from services.store_sync.shipments import ShipmentSyncer
 from shared.admin import admin_app
 from shared.kafka import create_consumer, create_managed_producer, read_to_end
+from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
 from shared.mappings import split_mapping_key
@@ -40,6 +39,7 @@ from shared.stores.crypto import TokenCipher
 from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper
 from shared.tiktok.client import TikTokClient
+from shared.tiktok.metrics import TikTokMetrics
 from shared.topics import OMS_INVENTORY, OMS_SHIPMENTS, SYNC_RESULTS, TIKTOK_WEBHOOKS, topic_name
 
 log = get_logger("store_sync")
@@ -69,9 +69,12 @@ class StoreSyncService:
         self.producer = producer
         self.registry = registry or CollectorRegistry()
         self.ready = asyncio.Event()  # state restored and every feed consuming
-        self.stale_webhooks = Counter("webhooks_stale", "Product/inventory webhooks older than the newest already "
-                                      "acted on (by data.update_time), dropped without an API call", ["type"],
+        self.stale_webhooks = Counter("webhooks_stale_total", "Product/inventory webhooks older than the newest "
+                                      "already acted on (by data.update_time), dropped without an API call", ["type"],
                                       registry=self.registry)
+        self.results = Counter("store_sync_results_total", "Outcomes published on sync.results, by kind (shipment, "
+                               "inventory), status (applied, failed, skipped) and reason", ["kind", "status", "reason"],
+                               registry=self.registry)
         self._consumers = (shipments, inventory, webhooks)
         self._tiktok = tiktok
         self._stop = stop if stop is not None else asyncio.Event()
@@ -83,11 +86,10 @@ class StoreSyncService:
         self.mappings = MappingTable()
         self.catalog = Catalog()
         self.keeper = CatalogKeeper(self.catalog, tiktok, self.tokens, producer, settings)
-        self.writer = ResultWriter(producer, settings)
+        self.writer = ResultWriter(producer, settings, self.results)
         self.syncer = ShipmentSyncer(self.table, self.tokens, tiktok, CarrierBook(tiktok))
         self.inventory = InventorySync(settings, self.table, self.mappings.mappings, self.catalog, self.keeper,
                                        self.tokens, tiktok, self.writer, self._stop)
-        self.registry.register(InventoryStats(self.inventory))
 
     async def __aenter__(self) -> StoreSyncService:
         settings = self.settings
@@ -140,38 +142,23 @@ class StoreSyncService:
         await self._tiktok.aclose()
 
 
-class InventoryStats(Collector):
-    """Inventory sync's counts as gauges, read at scrape time."""
-
-    def __init__(self, inventory: InventorySync) -> None:
-        self.inventory = inventory
-
-    def collect(self) -> Iterable[Metric]:
-        stats = self.inventory.stats
-        calls = GaugeMetricFamily("store_sync_calls", "TikTok calls made by inventory sync", labels=["call"])
-        calls.add_metric(["update_inventory"], stats.update_calls)
-        calls.add_metric(["inventory_search"], stats.search_calls)
-        outcomes = GaugeMetricFamily("store_sync_inventory_results", "Inventory results by status and reason",
-                                     labels=["outcome"])
-        for outcome, count in stats.results.items():
-            outcomes.add_metric([outcome], count)
-        return [calls, outcomes]
-
-
 def build_service(settings: Settings, tiktok: TikTokClient | None = None,
                   stop: asyncio.Event | None = None) -> StoreSyncService:
     """The service with its own producer and consumers; `tiktok` defaults to `store_sync_client` with a backoff that
     ends with the service; `stop` (default: a new event) stops it."""
     prefix, registry, stop = settings.shopsync_topic_prefix, CollectorRegistry(), stop or asyncio.Event()
+    lag = ConsumerLag(registry)  # kafka_consumer_lag{group, topic}
 
     def consumer(group: str, topic: str) -> AIOKafkaConsumer:
-        return create_consumer(settings, topic_name(group, prefix), topic, max_poll_interval_ms=LONG_POLL_MS)
+        return create_consumer(settings, topic_name(group, prefix), topic, max_poll_interval_ms=LONG_POLL_MS,
+                               lag=lag)
 
     return StoreSyncService(settings, producer=create_managed_producer(settings, "store_sync", registry),
                             shipments=consumer(SHIPMENTS_GROUP, OMS_SHIPMENTS),
                             inventory=consumer(INVENTORY_GROUP, OMS_INVENTORY),
                             webhooks=consumer(WEBHOOKS_GROUP, TIKTOK_WEBHOOKS),
-                            tiktok=tiktok or store_sync_client(settings, sleep=sleep_unless_stopped(stop)),
+                            tiktok=tiktok or store_sync_client(settings, sleep=sleep_unless_stopped(stop),
+                                                               metrics=TikTokMetrics(registry)),
                             registry=registry, stop=stop)
 
 

@@ -73,6 +73,7 @@ class StoresService:
         self.producer = producer
         self.metrics = metrics or StoresMetrics()
         self.view = OwnerView()
+        self.metrics.watch_stores(self.view)
         self.ready = asyncio.Event()  # joined the group with its partitions' state caught up
         self._consumer = consumer
         self._webhooks = webhooks

@@ -17,9 +17,9 @@ def build_service(settings: Settings) -> StoresService:
     prefix = settings.shopsync_topic_prefix
     metrics = StoresMetrics()
     return StoresService(settings, producer=create_managed_producer(settings, "stores", metrics.registry),
-                         consumer=create_consumer(settings, topic_name(GROUP, prefix)),
-                         webhooks=create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix)),
-                         tiktok=TikTokClient.from_settings(settings), metrics=metrics)
+                         consumer=create_consumer(settings, topic_name(GROUP, prefix), lag=metrics.lag),
+                         webhooks=create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix), lag=metrics.lag),
+                         tiktok=TikTokClient.from_settings(settings, metrics=metrics.tiktok), metrics=metrics)
 
 
 def owner_app(settings: Settings) -> Starlette:

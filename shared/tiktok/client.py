@@ -12,6 +12,7 @@ stay under `qps`. `counting_calls()` tells a caller how many HTTP calls an opera
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -24,6 +25,7 @@ from shared.logging import get_logger
 from shared.settings import Settings
 from shared.tiktok.errors import RateLimited, TikTokError, TokenExpired, Transient, error_for
 from shared.tiktok.fields import Fields
+from shared.tiktok.metrics import TikTokMetrics
 from shared.tiktok.models import AuthorizedShop, ShippingProvider, ShopAuth, TokenGrant, Warehouse
 from shared.tiktok.orders import TikTokOrder, read_order
 from shared.tiktok.ratelimit import RateLimiter
@@ -52,6 +54,19 @@ INVENTORY_SEARCH_BATCH = 100
 # Requests are paced a little under the configured QPS: TikTok counts arrivals in a sliding second, so exact
 # pacing plus a few ms of scheduling jitter would put the 51st request inside the window and earn a 429.
 PACING = 0.96
+API_TEMPLATES = (ORDER_DETAIL_PATH, ORDER_SEARCH_PATH, SHOPS_PATH, WAREHOUSES_PATH, SHIPPING_PROVIDERS_PATH,
+                 MARK_SHIPPED_PATH, SHIP_PACKAGE_PATH, ORDER_SHIPPING_INFO_PATH, PACKAGE_SHIPPING_INFO_PATH,
+                 PRODUCT_PATH, PRODUCT_SEARCH_PATH, INVENTORY_SEARCH_PATH, INVENTORY_UPDATE_PATH, TOKEN_GET_PATH,
+                 TOKEN_REFRESH_PATH)
+_API_PATTERNS = [(re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(t)) + "$"), t) for t in API_TEMPLATES]
+
+
+def api_template(path: str) -> str:
+    """The template `path` was made from (`other` for one not listed), the bounded `api` label of the metrics."""
+    for pattern, template in _API_PATTERNS:
+        if pattern.match(path):
+            return template
+    return "other"
 
 
 class TikTokClient:
@@ -59,7 +74,7 @@ class TikTokClient:
 
     def __init__(self, *, app_key: str, app_secret: str, api_base: str, auth_base: str, qps: float = 50.0,
                  timeout: float = 10.0, retry: RetryPolicy = DEFAULT_RETRY,
-                 transport: httpx.AsyncBaseTransport | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None, metrics: TikTokMetrics | None = None,
                  on_token_expired: Callable[[str], Awaitable[str]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
@@ -68,6 +83,7 @@ class TikTokClient:
         self._api_base = api_base.rstrip("/")
         self._auth_base = auth_base.rstrip("/")
         self._retry = retry
+        self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
         self.on_token_expired = on_token_expired
@@ -277,14 +293,26 @@ class TikTokClient:
                 headers["x-tts-access-token"] = token
             await self._limiter.acquire((self._app_key, shop.shop_id if shop else None))
         note_call()
+        started = time.perf_counter()
+        error: TikTokError | None = None
+        answered = False  # a cancelled call is not counted
         try:
             response = await self._http.request(method, base + path, params=query, content=content or None,
                                                 headers=headers)
+            answered = True
+            return self._unwrap(path, response)
         except httpx.TimeoutException as exc:
-            raise Transient(f"timeout calling {path}: {exc.__class__.__name__}") from None
+            error = Transient(f"timeout calling {path}: {exc.__class__.__name__}")
         except httpx.TransportError as exc:
-            raise Transient(f"connection error calling {path}: {exc.__class__.__name__}") from None
-        return self._unwrap(path, response)
+            error = Transient(f"connection error calling {path}: {exc.__class__.__name__}")
+        except TikTokError as exc:
+            error = exc
+            raise
+        finally:
+            if self._metrics is not None and (answered or error is not None):
+                self._metrics.observe(api_template(path), shop.shop_id if shop else None, error,
+                                      time.perf_counter() - started)
+        raise error from None
 
     @staticmethod
     def _unwrap(path: str, response: httpx.Response) -> dict[str, Any]:

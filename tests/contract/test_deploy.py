@@ -283,3 +283,41 @@ def test_make_and_the_image_install_only_from_the_hashed_locks() -> None:
                 if line and not line.startswith("#")]
     assert patterns[0] == "*", "the build context must exclude by default (deploy/.env, .venv, .shopsync)"
     assert "!deploy/requirements-runtime.lock" in patterns
+
+
+NO_METRICS = {"topics", "audit"}  # a one-shot job, and the audit service (no /metrics)
+
+
+def test_prometheus_scrapes_every_service_on_the_port_compose_binds_it_to() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+            for job in config["scrape_configs"]}
+    expected = {}
+    for name, service in _compose()["services"].items():
+        if service.get("image") == "shopsync" and name not in NO_METRICS:
+            _, port = _bind(service["command"], {k: str(v) for k, v in service["environment"].items()})
+            expected[name] = [f"{name}:{port}"]
+    assert jobs == expected
+    assert config["rule_files"] == ["alerts.yml"]
+
+
+def test_compose_provisions_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
+    services = _compose()["services"]
+    mounts = {name: {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"] if v.startswith("./")}
+              for name in ("prometheus", "grafana")}
+    assert mounts["prometheus"]["/etc/prometheus"] == "./prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    assert mounts["grafana"]["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    assert mounts["grafana"]["/var/lib/grafana/dashboards/shopsync.json"] == "./grafana/shopsync.json"
+    for name in ("prometheus", "grafana"):
+        for host in mounts[name].values():
+            assert (DEPLOY / host).exists(), host
+        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), f"{name} beyond loopback"
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "shopsync.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    [source] = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+                              )["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    dashboard = yaml.safe_load((DEPLOY / "grafana" / "shopsync.json").read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in [p, *p["targets"]]}
+    assert uids == {source["uid"]}

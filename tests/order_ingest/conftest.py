@@ -89,10 +89,11 @@ async def make_rig(settings: Settings) -> AsyncIterator[RigFactory]:
                                                          for shop, key in stores.items()))
         table = owner.table
         producer = create_producer(settings)
-        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS)
+        metrics = IngestMetrics()
+        consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), TIKTOK_WEBHOOKS,
+                                   lag=metrics.lag)
         await producer.start()
         await consumer.start()
-        metrics = IngestMetrics()
         tokens = TokenKeeper(table, owner, tiktok, TokenCipher(keys))  # type: ignore[arg-type]  # the fakes
         fetcher = OrderFetcher(table, tokens, tiktok, metrics, retry_base_s=0.05)  # type: ignore[arg-type]  # the fake
         worker = IngestWorker(settings, consumer, producer, OrderOutputs(producer, settings), table, fetcher,

@@ -94,5 +94,5 @@ async def test_admin_port_serves_health_and_metrics(harness: Harness) -> None:
 
             text = await eventually(counted, within=10, every=0.1, what="the accepted order counted")
     for name in ("ingest_events_consumed_total", 'ingest_api_calls_total{call="get_order_detail"}',
-                 "ingest_consumer_lag", "orders_found_by_poll_total"):
+                 "kafka_consumer_lag{group=", "orders_found_by_poll_total"):
         assert name in text
