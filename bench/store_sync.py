@@ -78,7 +78,7 @@ async def run(products: int, changes: int) -> dict[str, object]:
         service = build_service(settings, stop=stop)
         task = asyncio.create_task(serve(service))
         def catalogs_loaded() -> bool:  # before the clock starts
-            return set(service.inventory.keeper.refreshed_at) == set(SHOPS)
+            return service.inventory is not None and set(service.inventory.keeper.refreshed_at) == set(SHOPS)
 
         await eventually(catalogs_loaded, within=120, every=0.1, what="both catalogs loaded")
         calls_before = len(api.call_log)

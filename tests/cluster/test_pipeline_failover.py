@@ -51,7 +51,7 @@ async def test_ingest_and_mapping_resume_by_themselves_after_a_broker_is_killed(
         mapping_task = asyncio.create_task(serve(mapping))
         try:
             async def started() -> bool:
-                return hasattr(h.service, "worker") and mapping.ready.is_set()
+                return h.service is not None and h.service.ready.is_set() and mapping.ready.is_set()
             await eventually(started, within=60, every=0.1, what="ingest and mapping consuming")
             created = [await h.create_order(warehouse_id=LA if i % 4 else ELSEWHERE) for i in range(10)]
             webhooks = topic_name(TIKTOK_WEBHOOKS, settings.shopsync_topic_prefix)

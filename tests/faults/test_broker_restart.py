@@ -215,8 +215,8 @@ async def test_ingest_mapping_and_store_sync_publish_again_after_a_broker_restar
                 key=f"{order['shop_id']}:{order['id']}".encode())
 
         try:
-            await eventually(lambda: hasattr(h.service, "worker") and mapping.ready.is_set()
-                             and sync.inventory is not None, within=60, every=0.1,
+            await eventually(lambda: h.service is not None and h.service.ready.is_set() and mapping.ready.is_set()
+                             and sync.ready.is_set() and sync.inventory is not None, within=60, every=0.1,
                              what="ingest, mapping and store sync started (state restored, consuming)")
             created = await burst(10) + await burst(10)
             down = asyncio.create_task(asyncio.to_thread(private_broker.stop))
