@@ -29,7 +29,6 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
-from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -160,34 +159,6 @@ class ManagedProducer:
             raise
         delivery.add_done_callback(observe)
         return delivery
-
-    def create_batch(self) -> BatchBuilder:
-        """An empty batch to fill with `append` and hand over with `send_batch` (aiokafka's batch interface)."""
-        producer = self._producer
-        if producer is None or self._restart_reason is not None:
-            raise ProducerUnavailable(self.problem or "producer unavailable")
-        return producer.create_batch()
-
-    async def send_batch(self, batch: BatchBuilder, topic: str, partition: int) -> asyncio.Future[RecordMetadata]:
-        """Queue a whole batch for one partition (waits while an earlier one for it is still queued); the future
-        resolves when the broker acknowledged every record of it (or fails with its error), observed like `send`."""
-        producer = self._producer
-        if producer is None or self._restart_reason is not None:
-            raise ProducerUnavailable(self.problem or "producer unavailable")
-        observe = self._observe
-        try:
-            delivery: asyncio.Future[RecordMetadata] = await producer.send_batch(batch, topic, partition=partition)
-        except KafkaError as exc:
-            observe(_failed(exc))
-            raise
-        delivery.add_done_callback(observe)
-        return delivery
-
-    def partitions(self, topic: str) -> list[int] | None:
-        """The partitions of `topic` in the producer's metadata, ascending (None while they are not known)."""
-        producer = self._producer
-        found = producer.client.cluster.partitions_for_topic(topic) if producer is not None else None
-        return sorted(found) if found else None
 
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None,
                             headers: list[tuple[str, bytes]] | None = None,

@@ -65,15 +65,14 @@ async def test_1000_concurrent_requests_make_exactly_1000_records(settings: Sett
     assert sorted(ids) == sorted(f"n-{i}" for i in range(1000))
 
 
-async def test_records_handed_over_in_batches_land_on_their_keys_partitions_intact(settings: Settings) -> None:
+async def test_concurrent_records_land_on_their_keys_partitions_intact(settings: Settings) -> None:
     app = build_app(settings.model_copy(update={"shopsync_gateway_max_concurrent": 1000}))
     bodies = [webhook_body(order_id=str(10**17 + i), notification_id=f"b-{i}") for i in range(400)]
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gw") as gateway:
-        first = await gateway.post("/webhooks/tiktok", content=bodies[0], headers=sign(bodies[0]))  # one `send`
-        rest = await asyncio.gather(*(gateway.post("/webhooks/tiktok", content=b, headers=sign(b))
-                                      for b in bodies[1:]))  # the topic's partitions are known: batches
-    assert {r.status_code for r in [first, *rest]} == {200}
+        answers = await asyncio.gather(*(gateway.post("/webhooks/tiktok", content=b, headers=sign(b))
+                                         for b in bodies))
+    assert {r.status_code for r in answers} == {200}
     records = await published_webhooks(settings)
     assert sorted(r.value for r in records) == sorted(bodies)
     partitions = list(range(settings.shopsync_topic_partitions))
