@@ -7,7 +7,8 @@ import contextlib
 import time
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 
 class BodyTooLarge(Exception):
@@ -72,10 +73,10 @@ class ReadDeadlines:
                 task.cancel()
 
 
-async def read_limited_body(request: Request, limit: int, deadlines: ReadDeadlines) -> bytes:
-    """The raw body bytes; raises BodyTooLarge as soon as more than `limit` bytes are announced or arrive, and
-    BodyTimeout when the whole body has not arrived within the deadlines' timeout."""
-    declared = request.headers.get("content-length")
+async def read_limited_body(receive: Receive, declared: bytes | None, limit: int, deadlines: ReadDeadlines) -> bytes:
+    """The raw body bytes from the ASGI `receive`; raises BodyTooLarge as soon as more than `limit` bytes are
+    announced (`declared`, the Content-Length header) or arrive, and BodyTimeout when the whole body has not arrived
+    within the deadlines' timeout."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     task = asyncio.current_task()
@@ -84,8 +85,8 @@ async def read_limited_body(request: Request, limit: int, deadlines: ReadDeadlin
     chunks: list[bytes] = []
     size = 0
     try:
-        while True:  # the ASGI messages themselves: Starlette's stream() costs more than the rest of this function
-            message = await request.receive()
+        while True:
+            message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect
             chunk = message.get("body", b"")

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypeVar
 
-from shared.envelope import CloudEvent, rfc3339, to_headers
+from shared.envelope import JSON, SPEC_VERSION, CloudEvent, rfc3339, to_headers
 from shared.tiktok.errors import MalformedPayload
 from shared.tiktok.event_types import cloudevent_type
 from shared.tiktok.webhooks import parse_envelope
+
+K = TypeVar("K")
+MAX_KEPT = 65_536  # shops and event types whose header values are kept
 
 
 class InvalidWebhook(ValueError):
@@ -71,3 +75,34 @@ def record_headers(webhook: Received, body: bytes, received_at: float, tracepare
         subject=webhook.key,
     )
     return to_headers(event, extra=[("shopsync_received_at", rfc3339(received_at)), ("traceparent", traceparent)])
+
+
+class RecordHeaders:
+    """`record_headers` for the hot path, the same list: the constant headers are built once, and the source and
+    type of the shops and event types seen are kept (bounded) instead of formatted and encoded per request."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, tuple[str, bytes]] = {}
+        self._types: dict[int, tuple[str, bytes]] = {}
+
+    def of(self, webhook: Received, body: bytes, received_at: float, traceparent: str) -> list[tuple[str, bytes]]:
+        if (source := self._sources.get(webhook.shop_id)) is None:
+            source = _keep(self._sources, webhook.shop_id, ("ce_source", f"tiktok-shop/{webhook.shop_id}".encode()))
+        if (event_type := self._types.get(webhook.type)) is None:
+            event_type = _keep(self._types, webhook.type, ("ce_type", cloudevent_type(webhook.type).encode()))
+        event_id = webhook.notification_id or hashlib.sha256(body).hexdigest()
+        return [_SPEC_VERSION, ("ce_id", event_id.encode()), source, event_type,
+                ("ce_time", rfc3339(webhook.timestamp).encode()), ("ce_subject", webhook.key.encode()), _CONTENT_TYPE,
+                ("shopsync_received_at", rfc3339(received_at).encode()), ("traceparent", traceparent.encode())]
+
+
+
+def _keep(kept: dict[K, tuple[str, bytes]], key: K, value: tuple[str, bytes]) -> tuple[str, bytes]:
+    if len(kept) >= MAX_KEPT:
+        kept.clear()
+    kept[key] = value
+    return value
+
+
+_SPEC_VERSION = ("ce_specversion", SPEC_VERSION.encode())
+_CONTENT_TYPE = ("content-type", JSON.encode())

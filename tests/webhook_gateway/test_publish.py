@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from services.webhook_gateway.wiring import build_app
 from shared.envelope import from_record, header_map
@@ -61,6 +63,26 @@ async def test_1000_concurrent_requests_make_exactly_1000_records(settings: Sett
     ids = [header_map(r.headers)["ce_id"] for r in await published_webhooks(settings)]
     assert len(ids) == 1000
     assert sorted(ids) == sorted(f"n-{i}" for i in range(1000))
+
+
+async def test_concurrent_records_land_on_their_keys_partitions_intact(settings: Settings) -> None:
+    app = build_app(settings.model_copy(update={"shopsync_gateway_max_concurrent": 1000}))
+    bodies = [webhook_body(order_id=str(10**17 + i), notification_id=f"b-{i}") for i in range(400)]
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw") as gateway:
+        answers = await asyncio.gather(*(gateway.post("/webhooks/tiktok", content=b, headers=sign(b))
+                                         for b in bodies))
+    assert {r.status_code for r in answers} == {200}
+    records = await published_webhooks(settings)
+    assert sorted(r.value for r in records) == sorted(bodies)
+    partitions = list(range(settings.shopsync_topic_partitions))
+    aiokafka_choice = DefaultPartitioner()
+    for record in records:
+        assert record.partition == aiokafka_choice(record.key, partitions, partitions)
+        event = from_record(record.headers, record.value)
+        assert record.key == f"7494049642642441621:{orjson.loads(record.value)['data']['order_id']}".encode()
+        assert event.id == orjson.loads(record.value)["tts_notification_id"]
+    assert len({r.partition for r in records}) > 1
 
 
 @pytest.fixture
