@@ -78,7 +78,11 @@ class RequireBearerToken:
 async def invalid_mapping_answer(_: Request, exc: Exception) -> Response:
     """A rejected mapping write as `{"error": code, "detail": ...}` with its status."""
     assert isinstance(exc, InvalidMapping)  # registered for InvalidMapping only; Starlette types it as Exception
-    return _error(exc.status, exc.code, exc.detail)
+    answer = _error(exc.status, exc.code, exc.detail)
+    if len(exc.problems) > 1:  # a CSV import with several bad lines: every one of them
+        answer = JSONResponse({"error": exc.code, "detail": exc.detail, "problems": exc.problems},
+                              status_code=exc.status)
+    return answer
 
 
 # ---- mappings ------------------------------------------------------------------------------------------------
