@@ -40,6 +40,7 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
         Child("mapping", ["mapping"], f"{s.shopsync_mapping_url}/readyz"),
         Child("audit", ["audit"], f"{s.shopsync_audit_url}/healthz"),
         Child("sync", ["store-sync"], f"{local_url(s.shopsync_store_sync_host, s.shopsync_store_sync_port)}/healthz"),
+        Child("console", ["console"], f"{local_url(s.shopsync_console_host, s.shopsync_console_port)}/healthz"),
     ]
     if demo:
         seed = str(int(time.time()) % 10**6)  # a fresh world each run: order ids never collide with earlier runs
