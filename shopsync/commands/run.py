@@ -125,6 +125,9 @@ def run(ctx: click.Context, demo: bool | None) -> None:
                        "  .venv/bin/shopsync ship --shop 'Main store' ORDER_ID --carrier usps --tracking 9400...\n"
                        "  .venv/bin/shopsync inventory set OMS-BLUE-M 12 && "
                        ".venv/bin/shopsync inventory status OMS-BLUE-M\n")
+        console = local_url(settings.shopsync_console_host, settings.shopsync_console_port)
+        click.echo(f"Console: {console}  (sign in with SHOPSYNC_ADMIN_TOKEN"
+                   + (f" from {settings.shopsync_home / 'demo.env'})" if demo else ")"))
         click.echo("Running. Press Ctrl-C to stop.")
         while not stopping:
             for child in supervisor.dead():
