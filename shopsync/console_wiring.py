@@ -43,6 +43,7 @@ from shopsync.commands.stores import StoreNotChanged, change_store
 from shopsync.commands.sync import StoreOrdersNotFound, update_store_orders
 from shopsync.operator.dlq import list_dead_letters
 from shopsync.operator.dlq import redrive as redrive_letters
+from shopsync.operator.inventory_status import inventory_status
 from shopsync.operator.replay import Selection
 from shopsync.operator.replay import replay as run_replay
 from shopsync.operator.verdict import reason_fix
@@ -264,6 +265,9 @@ class OperatorTools:
             recent.append({**doc, "key": (record.key or b"").decode(errors="replace"),
                            "at": doc.get("synced_at", "")})
         return recent[-RECENT_RESULTS:]
+
+    async def inventory_status(self, product_code: str) -> dict[str, Any]:
+        return await inventory_status(self._settings, product_code)
 
 
 def group_skipped(skipped: list[dict[str, Any]], stores: dict[str, StoreRecord], sample: int = 5) -> list[SkipGroup]:

@@ -143,6 +143,7 @@ async def preview(request: Request) -> Response:
     doc = await _body_json(request)
     shop_id = check_field("shop_id", doc.get("shop_id"))
     seller_sku = check_field("seller_sku", doc.get("seller_sku"))
+    check_not_sku_id(service.state, shop_id, seller_sku)  # what saving would refuse, said before it
     code = doc.get("product_code")
     product_code = None if code is None else check_field("product_code", code)
     answer = preview_change(service.state.affected(shop_id, seller_sku), service.table.mappings, shop_id,

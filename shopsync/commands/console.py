@@ -23,7 +23,7 @@ def console_app(settings: Settings) -> Starlette:
     """The console wired to the owners' commands and APIs and the operator tools."""
     table, results = StoreTable(), LinkResults(settings)
     http = httpx.AsyncClient(base_url=settings.shopsync_mapping_url, timeout=30)
-    health = [(c.name, c.url) for c in pipeline_children(settings, demo=False) if c.url]
+    health = [(c.name, c.url) for c in pipeline_children(settings, demo=False) if c.url and c.name != "console"]
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:

@@ -90,7 +90,14 @@ class FakeOperator:
         return [Health("mapping", "http://127.0.0.1:8001/readyz", True)]
 
     async def sync_results(self) -> list[dict[str, Any]]:
-        return []
+        return [{"status": "applied", "kind": "inventory", "key": "OMS-1", "at": "2"},
+                {"status": "failed", "kind": "shipment", "key": "s:o", "at": "1", "reason": "shipment:x",
+                 "detail": "fix <it>"}]
+
+    async def inventory_status(self, product_code: str) -> dict[str, Any]:
+        return {"oms": {"available": 7}, "rows": [{"store": "Main store", "seller_sku": "RED-S", "pushed": 7,
+                                                   "tiktok_quantity": 7, "last_status": "applied",
+                                                   "last_reason": None}]}
 
 
 class FakeMappingApi:

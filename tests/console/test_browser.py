@@ -70,6 +70,13 @@ async def map_inline_and_see_orders_complete(console: Console, page: Page) -> li
     await page.goto(console.url + "/mappings")
     await reload_until(page, f"#unmapped tr[data-sku='{NEW_SKU}']", "2")
     await shot(page, "mappings")
+    form = page.locator("#add-mapping")  # the TikTok SKU ID typed where the seller SKU belongs: said inline
+    await form.locator("input[name=shop_id]").fill(US_SHOP)
+    await form.locator("input[name=seller_sku]").fill(orders[0]["line_items"][0]["sku_id"])
+    await form.locator("input[name=product_code]").fill("OMS-BLUE-XL")
+    await form.locator("button").click()
+    assert 'is the TikTok SKU ID of "' in await page.inner_text("#problem")
+    assert f'map its seller SKU "{NEW_SKU}" instead' in await page.inner_text("#problem")
     row = page.locator(f"#unmapped tr[data-sku='{NEW_SKU}']")
     await row.locator("input[name=product_code]").fill("OMS-BLUE-XL")
     await row.locator("button").click()
@@ -80,6 +87,9 @@ async def map_inline_and_see_orders_complete(console: Console, page: Page) -> li
         await page.goto(console.url + f"/orders?order_id={order['id']}")
         await reload_until(page, "#verdict", "delivered to the OMS: every line mapped")
     await shot(page, "orders")
+    await page.goto(console.url + "/sync?product_code=OMS-BLUE-XL")  # per store and SKU: OMS vs TikTok
+    assert NEW_SKU in await page.inner_text("#stock")
+    await shot(page, "sync")
     return [o["id"] for o in orders]
 
 

@@ -136,3 +136,12 @@ def test_pages_carry_a_content_security_policy() -> None:
     answer = TestClient(app).get("/signin")
     assert "default-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_the_sync_page_lists_failures_first_and_a_products_stock() -> None:
+    app, *_ = console_app()
+    client = TestClient(app)
+    signed_in(client, READONLY)
+    page = client.get("/sync?product_code=OMS-1").text
+    assert page.index("shipment:x") < page.index("OMS-1</td>") and "fix &lt;it&gt;" in page
+    assert "OMS available 7" in page and "RED-S" in page

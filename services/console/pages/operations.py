@@ -21,8 +21,10 @@ def routes(console: Console) -> list[Route]:
 
     async def sync(request: Request) -> Response:
         results = await operator.sync_results()
-        results.sort(key=lambda r: (r.get("status") != "failed", str(r.get("at", ""))), reverse=False)
-        return console.render(request, "sync.html", results=results)
+        results.sort(key=lambda r: (r.get("status") != "failed", str(r.get("at", ""))))
+        product = request.query_params.get("product_code", "").strip()
+        stock = await operator.inventory_status(product) if product else None
+        return console.render(request, "sync.html", results=results, product=product, stock=stock)
 
     async def page(request: Request, status_code: int = 200, notice: str = "", problem: str = "") -> Response:
         letters = await operator.dead_letters()
