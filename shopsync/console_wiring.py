@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from services.console.ports import (
     Health,
     LagRow,
     LinkOutcome,
+    OrderUpdate,
     PendingLink,
     ReplayCount,
     SkipGroup,
@@ -102,6 +104,8 @@ class OwnerStores:
         self.table = table
         self._results = results
         self._links: OrderedDict[str, PendingLink] = OrderedDict()
+        self._updates: OrderedDict[str, OrderUpdate] = OrderedDict()
+        self._running: set[asyncio.Task[None]] = set()
 
     def list(self) -> list[StoreRecord]:
         return list(self.table.stores.values())
@@ -170,17 +174,45 @@ class OwnerStores:
                                f"({linked.shop_id}). Orders from {names} will be synced.")
         return LinkOutcome(link, "waiting")
 
-    async def update_orders(self, shop_id: str, since_s: float) -> int:
+    def start_update(self, shop_id: str, since_s: float) -> OrderUpdate:
+        """Start `shopsync sync`'s search for the store's orders; its progress is `update(job_id)`."""
         store = self.table.find(shop_id)
         if store is None:
             raise ChangeRefused(f"unknown shop {shop_id!r}")
+        job = OrderUpdate(uuid.uuid4().hex, store.nickname)
+        self._updates[job.job_id] = job
+        while len(self._updates) > KEPT_LINKS:
+            self._updates.popitem(last=False)
+        task = asyncio.get_running_loop().create_task(self._update(job, store, int(time.time() - since_s)))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return job
+
+    def update(self, job_id: str) -> OrderUpdate | None:
+        return self._updates.get(job_id)
+
+    async def _update(self, job: OrderUpdate, store: StoreRecord, since: int) -> None:
+        def found(_: str) -> None:
+            job.found += 1
+
         try:
             cipher = TokenCipher(self._settings.shopsync_secret_key.get_secret_value())
-            counts = await update_store_orders(self._settings, self.table, store, int(time.time() - since_s), cipher,
-                                               requested_by="console")
+            counts = await update_store_orders(self._settings, self.table, store, since, cipher,
+                                               requested_by="console", on_order=found)
+            job.found = int(counts["found"])
         except (StoreOrdersNotFound, MissingSecretKey) as exc:
-            raise ChangeRefused(str(exc)) from None
-        return int(counts["found"])
+            job.problem = str(exc)
+        except Exception as exc:  # the page says it failed; the log has the rest
+            log.exception("store_orders_update_failed", shop_id=store.shop_id)
+            job.problem = f"the search failed ({exc.__class__.__name__}); see the console's log"
+        finally:
+            job.done = True
+
+    async def aclose(self) -> None:
+        """Stop the updates still running (the console is stopping)."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
 
 class OperatorTools:

@@ -33,6 +33,17 @@ class PendingLink:
     begun_at: float
 
 
+@dataclass(slots=True)
+class OrderUpdate:
+    """An "Update store orders" run, as it goes: orders found so far, and how it ended."""
+
+    job_id: str
+    nickname: str
+    found: int = 0
+    done: bool = False
+    problem: str = ""
+
+
 LinkStatus = Literal["waiting", "linked", "warehouse_not_found", "failed", "choice_needed"]
 
 
@@ -58,7 +69,9 @@ class Stores(Protocol):
 
     def link_outcome(self, state: str) -> LinkOutcome | None: ...
 
-    async def update_orders(self, shop_id: str, since_s: float) -> int: ...
+    def start_update(self, shop_id: str, since_s: float) -> OrderUpdate: ...
+
+    def update(self, job_id: str) -> OrderUpdate | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,19 @@ from shopsync.console_wiring import LinkResults, OperatorTools, OwnerStores, con
 def console_app(settings: Settings) -> Starlette:
     """The console wired to the owners' commands and APIs and the operator tools."""
     table, results = StoreTable(), LinkResults(settings)
+    stores = OwnerStores(settings, table, results)
     http = httpx.AsyncClient(base_url=settings.shopsync_mapping_url, timeout=30)
     health = [(c.name, c.url) for c in pipeline_children(settings, demo=False) if c.url and c.name != "console"]
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:
         async with http, console_running(settings, table, results):
-            yield
+            try:
+                yield
+            finally:
+                await stores.aclose()
 
-    return create_app(settings, stores=OwnerStores(settings, table, results),
+    return create_app(settings, stores=stores,
                       mappings=MappingAdmin(http, settings.shopsync_admin_token.get_secret_value()),
                       operator=OperatorTools(settings, table, health), running=running)
 

@@ -15,6 +15,7 @@ from services.console.ports import (
     Health,
     LagRow,
     LinkOutcome,
+    OrderUpdate,
     PendingLink,
     ReplayCount,
     SkipGroup,
@@ -57,8 +58,12 @@ class FakeStores:
     def link_outcome(self, state: str) -> LinkOutcome | None:
         return self.links.get(state)
 
-    async def update_orders(self, shop_id: str, since_s: float) -> int:
-        return 3
+    def start_update(self, shop_id: str, since_s: float) -> OrderUpdate:
+        self.job = OrderUpdate("job1", "Main store", found=3, done=True)
+        return self.job
+
+    def update(self, job_id: str) -> OrderUpdate | None:
+        return self.job if job_id == "job1" else None
 
 
 class FakeOperator:

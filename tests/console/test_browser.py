@@ -59,9 +59,12 @@ async def switch_off_shipments_and_update_orders(console: Console, page: Page) -
     assert not await page.locator(f"tr[data-shop='{US_SHOP}'] input[name=auto_sync_shipments]").is_checked()
     lost = await console.harness.create_order(warehouse_id=LA)  # an order TikTok has; the push may have been lost
     await page.locator(f"tr[data-shop='{US_SHOP}'] form[data-busy] button").click()
+    await page.wait_for_url("**/stores/updates/*")  # the page follows the search live, then says what it found
+    await page.wait_for_selector("p.notice[role=status]")
     notice = await page.inner_text("[role=status]")
     assert "Found " in notice and " orders of the last 24 hours" in notice
     assert int(notice.split("Found ")[1].split()[0]) >= 1, (notice, lost["id"])
+    await page.goto(console.url + "/stores")
 
 
 async def map_inline_and_see_orders_complete(console: Console, page: Page) -> list[str]:

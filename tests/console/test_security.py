@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 
+import orjson
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from services.console.auth import CSRF_COOKIE, SESSION_COOKIE
+from services.console.app import credentials_from
+from services.console.auth import CSRF_COOKIE, SESSION_COOKIE, Signer
 from tests.console.fakes import ADMIN_TOKEN, PASSWORD, READONLY, SHOP, console_app, console_settings
 
 
@@ -66,12 +69,18 @@ def test_the_session_cookie_is_httponly_samesite_lax_expiring_and_secure_over_ht
 
 
 def test_an_expired_or_forged_session_is_signed_out() -> None:
-    app, *_ = console_app(console_settings(shopsync_console_session_s=1))
+    app, *_ = console_app()
     client = TestClient(app)
     signed_in(client, ADMIN_TOKEN)
     value = client.cookies[SESSION_COOKIE]
     client.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
     assert client.get("/stores", follow_redirects=False).status_code == 303
+    signer = Signer(credentials_from(console_settings()).signing_key)
+    expired = signer.sign(orjson.dumps({"role": "admin", "exp": int(time.time()) - 1}))
+    client.cookies.set(SESSION_COOKIE, expired)
+    assert client.get("/stores", follow_redirects=False).status_code == 303
+    client.cookies.set(SESSION_COOKIE, signer.sign(orjson.dumps({"role": "admin", "exp": int(time.time()) + 60})))
+    assert client.get("/stores", follow_redirects=False).status_code == 200
 
 
 def test_sign_in_never_redirects_off_the_console() -> None:
@@ -145,3 +154,12 @@ def test_the_sync_page_lists_failures_first_and_a_products_stock() -> None:
     page = client.get("/sync?product_code=OMS-1").text
     assert page.index("shipment:x") < page.index("OMS-1</td>") and "fix &lt;it&gt;" in page
     assert "OMS available 7" in page and "RED-S" in page
+
+
+def test_update_store_orders_follows_the_search_on_its_own_page() -> None:
+    app, *_ = console_app()
+    client = TestClient(app)
+    token = signed_in(client, ADMIN_TOKEN)
+    answer = client.post(f"/stores/{SHOP}/update-orders", data={"csrf": token})
+    assert str(answer.url).endswith("/stores/updates/job1") and "Found 3 orders of the last 24 hours" in answer.text
+    assert client.get("/stores/updates/nope").status_code == 404

@@ -54,13 +54,17 @@ def routes(console: Console) -> list[Route]:
 
     async def update_orders(request: Request) -> Response:
         await sessions.checked_form(request)
-        shop_id = request.path_params["shop_id"]
         try:
-            found = await stores.update_orders(shop_id, UPDATE_WINDOW_S)
+            job = stores.start_update(request.path_params["shop_id"], UPDATE_WINDOW_S)
         except ChangeRefused as exc:
             return page(request, problem=str(exc), status_code=409)
-        return page(request, notice=f"Found {found} orders of the last 24 hours; each is being decided now "
-                                    "(the Orders page explains any of them).")
+        return see_other(f"/stores/updates/{job.job_id}")
+
+    async def updating(request: Request) -> Response:
+        job = stores.update(request.path_params["job_id"])
+        if job is None:
+            raise HTTPException(404, "No such update of store orders: press Update store orders again.")
+        return console.render(request, "updating.html", job=job)
 
     async def connect(request: Request) -> Response:
         posted = await sessions.checked_form(request)
@@ -81,4 +85,5 @@ def routes(console: Console) -> list[Route]:
             Route("/stores/connect", connect, methods=["POST"]),
             Route("/stores/connect/{state}", connecting, methods=["GET"]),
             Route("/stores/{shop_id}/settings", change, methods=["POST"]),
-            Route("/stores/{shop_id}/update-orders", update_orders, methods=["POST"])]
+            Route("/stores/{shop_id}/update-orders", update_orders, methods=["POST"]),
+            Route("/stores/updates/{job_id}", updating, methods=["GET"])]
