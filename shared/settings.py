@@ -186,6 +186,17 @@ class Settings(BaseSettings):
                                         "waits for the stores owner's answer.",
     )
 
+    # Console (the seller's and operator's web page)
+    shopsync_console_host: str = Field(default="127.0.0.1", description="Console listen address.")
+    shopsync_console_port: int = Field(default=8006, description="Console port (`shopsync console`).")
+    shopsync_console_password: SecretStr = Field(
+        default=SecretStr(""), description="Password that signs in to the console with full rights (the admin "
+                                           "token `SHOPSYNC_ADMIN_TOKEN` does too).")
+    shopsync_console_readonly_token: SecretStr = Field(
+        default=SecretStr(""), description="Token that signs in to the console read-only: every page, no change.")
+    shopsync_console_session_s: int = Field(
+        default=28800, gt=0, description="How long a console sign-in lasts (seconds) before it must be repeated.")
+
     # Sandbox
     shopsync_sandbox_host: str = Field(default="127.0.0.1", description="TikTok sandbox listen address.")
     shopsync_sandbox_port: int = Field(default=8900, description="TikTok sandbox port.")

@@ -7,6 +7,7 @@ import click
 from shared.logging import configure_logging
 from shared.settings import load_settings
 from shopsync.commands.audit import audit
+from shopsync.commands.console import console
 from shopsync.commands.dlq import dlq
 from shopsync.commands.explain import explain
 from shopsync.commands.gateway import gateway
@@ -37,6 +38,7 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(audit)
+cli.add_command(console)
 cli.add_command(dlq)
 cli.add_command(explain)
 cli.add_command(gateway)

@@ -48,6 +48,9 @@ def create_app(settings: Settings, store: AuditStore) -> Starlette:
         rows = store.timeline(request.path_params["order_id"], request.query_params.get("shop_id"))
         return JSONResponse(rows)
 
+    async def skipped(request: Request) -> Response:
+        return JSONResponse(store.skipped_since(request.query_params.get("since", "")))
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -59,7 +62,8 @@ def create_app(settings: Settings, store: AuditStore) -> Starlette:
         await task
         store.close()
 
-    return Starlette(routes=[Route("/orders/{order_id}", order), Route("/healthz", healthz)], lifespan=lifespan)
+    return Starlette(routes=[Route("/orders/{order_id}", order), Route("/skipped", skipped),
+                             Route("/healthz", healthz)], lifespan=lifespan)
 
 
 def app_factory() -> Starlette:

@@ -46,5 +46,18 @@ class AuditStore:
         return [{"shop_id": r[0], "order_id": r[1], "at": r[2], "kind": r[3], "detail": orjson.loads(r[4]),
                  "topic": r[5]} for r in rows]
 
+    def skipped_since(self, since: str) -> list[dict[str, Any]]:
+        """Orders whose latest decision (accepted, withdrawn, skipped, dead letter) is a skip at or after `since`
+        (RFC 3339), with its reasons: the orders left out, for "Why no orders?"."""
+        rows = self._db.execute(
+            "SELECT shop_id, order_id, at, kind, detail FROM timeline WHERE at >= ? AND kind IN "
+            "('accepted', 'withdrawn', 'skipped', 'dead_letter') ORDER BY at, topic, offset", [since]).fetchall()
+        latest: dict[tuple[str, str], tuple[str, str, str]] = {}
+        for shop_id, order_id, at, kind, detail in rows:
+            latest[(shop_id, order_id)] = (at, kind, detail)
+        return [{"shop_id": shop_id, "order_id": order_id, "at": at,
+                 "reasons": orjson.loads(detail).get("reasons") or []}
+                for (shop_id, order_id), (at, kind, detail) in latest.items() if kind == "skipped"]
+
     def close(self) -> None:
         self._db.close()

@@ -78,7 +78,11 @@ class RequireBearerToken:
 async def invalid_mapping_answer(_: Request, exc: Exception) -> Response:
     """A rejected mapping write as `{"error": code, "detail": ...}` with its status."""
     assert isinstance(exc, InvalidMapping)  # registered for InvalidMapping only; Starlette types it as Exception
-    return _error(exc.status, exc.code, exc.detail)
+    answer = _error(exc.status, exc.code, exc.detail)
+    if len(exc.problems) > 1:  # a CSV import with several bad lines: every one of them
+        answer = JSONResponse({"error": exc.code, "detail": exc.detail, "problems": exc.problems},
+                              status_code=exc.status)
+    return answer
 
 
 # ---- mappings ------------------------------------------------------------------------------------------------
@@ -139,6 +143,7 @@ async def preview(request: Request) -> Response:
     doc = await _body_json(request)
     shop_id = check_field("shop_id", doc.get("shop_id"))
     seller_sku = check_field("seller_sku", doc.get("seller_sku"))
+    check_not_sku_id(service.state, shop_id, seller_sku)  # what saving would refuse, said before it
     code = doc.get("product_code")
     product_code = None if code is None else check_field("product_code", code)
     answer = preview_change(service.state.affected(shop_id, seller_sku), service.table.mappings, shop_id,

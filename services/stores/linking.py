@@ -98,7 +98,7 @@ async def link(ctx: OwnerContext, command: Link) -> CommandResult | None:
     except WarehouseNotFound as exc:
         log.warning("store_link_failed", reason="warehouse_not_found", nickname=pending.nickname, typed=exc.typed,
                     available=exc.available)
-        return answer(command, FAILED, "warehouse_not_found", str(exc))
+        return answer(command, FAILED, "warehouse_not_found", str(exc), warehouses=exc.available)
     except LinkError as exc:
         return answer(command, FAILED, "link_error", str(exc))
     except MissingSecretKey:  # SHOPSYNC_SECRET_KEY changed while the seller was choosing a shop

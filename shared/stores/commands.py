@@ -242,6 +242,7 @@ class CommandResult:
     store: dict[str, Any] | None = None  # the record's public view after the command (no tokens, no state)
     shops: list[dict[str, str]] = field(default_factory=list)  # choice_needed: the shops to pick from
     choice_state: str = ""  # choice_needed: the state of the new pending choice
+    warehouses: list[str] = field(default_factory=list)  # warehouse_not_found: the shop's sales warehouses
     tiktok_code: int | None = None
     request_id: str | None = None
     answered_at: str = field(default_factory=lambda: rfc3339(time.time()))

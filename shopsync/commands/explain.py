@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import click
 import httpx
 
+from shared.settings import Settings
+from shared.stores.model import StoreRecord
 from shared.stores.table import StoreTable
 from shopsync.console import fail, json_option, print_json, settings_from
 from shopsync.operator.verdict import explain as verdict
@@ -36,6 +39,22 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def summary_of(entry: dict[str, Any]) -> str:
+    """One line about a timeline entry."""
+    return SUMMARIES[entry["kind"]](entry["detail"])
+
+
+async def explain_order(settings: Settings, order_id: str, shop: str | None,
+                        stores: dict[str, StoreRecord]) -> tuple[list[dict[str, Any]], str]:
+    """The order's timeline from the audit service and the verdict with the fix (httpx.HTTPError when the audit
+    service cannot answer)."""
+    async with httpx.AsyncClient(base_url=settings.shopsync_audit_url, timeout=10) as http:
+        answer = await http.get(f"/orders/{quote(order_id, safe='')}", params={"shop_id": shop} if shop else None)
+        answer.raise_for_status()
+    timeline: list[dict[str, Any]] = answer.json()
+    return timeline, verdict(order_id, timeline, stores)
+
+
 @click.command()
 @click.argument("order_id")
 @click.option("--shop", default=None, help="Shop id (when order ids could clash across shops).")
@@ -44,22 +63,16 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 def explain(ctx: click.Context, order_id: str, shop: str | None, as_json: bool) -> None:
     """Timeline (webhooks, decisions, enrichments) and a plain-language verdict with the fix."""
     settings = settings_from(ctx)
+    stores = asyncio.run(StoreTable().load(settings)).stores
     try:
-        answer = httpx.get(f"{settings.shopsync_audit_url.rstrip('/')}/orders/{order_id}",
-                           params={"shop_id": shop} if shop else None, timeout=10)
-        answer.raise_for_status()
+        timeline, text = asyncio.run(explain_order(settings, order_id, shop, stores))
     except httpx.HTTPError as exc:
         fail(f"cannot reach the audit service at {settings.shopsync_audit_url} ({exc.__class__.__name__}); "
              "is `shopsync audit` running?")
-    timeline = answer.json()
-    stores = asyncio.run(StoreTable().load(settings)).stores
-    text = verdict(order_id, timeline, stores)
     if as_json:
         print_json({"order_id": order_id, "timeline": timeline, "verdict": text})
         return
     for e in timeline:
-        detail = e["detail"]
-        summary = SUMMARIES[e["kind"]](detail)
-        click.echo(f"{e['at']:<28} {summary}")
+        click.echo(f"{e['at']:<28} {summary_of(e)}")
     click.echo(f"\nVerdict: {text}")
 

@@ -40,6 +40,7 @@ def pipeline_children(settings: Settings, demo: bool) -> list[Child]:
         Child("mapping", ["mapping"], f"{s.shopsync_mapping_url}/readyz"),
         Child("audit", ["audit"], f"{s.shopsync_audit_url}/healthz"),
         Child("sync", ["store-sync"], f"{local_url(s.shopsync_store_sync_host, s.shopsync_store_sync_port)}/healthz"),
+        Child("console", ["console"], f"{local_url(s.shopsync_console_host, s.shopsync_console_port)}/healthz"),
     ]
     if demo:
         seed = str(int(time.time()) % 10**6)  # a fresh world each run: order ids never collide with earlier runs
@@ -124,6 +125,9 @@ def run(ctx: click.Context, demo: bool | None) -> None:
                        "  .venv/bin/shopsync ship --shop 'Main store' ORDER_ID --carrier usps --tracking 9400...\n"
                        "  .venv/bin/shopsync inventory set OMS-BLUE-M 12 && "
                        ".venv/bin/shopsync inventory status OMS-BLUE-M\n")
+        console = local_url(settings.shopsync_console_host, settings.shopsync_console_port)
+        click.echo(f"Console: {console}  (sign in with SHOPSYNC_ADMIN_TOKEN"
+                   + (f" from {settings.shopsync_home / 'demo.env'})" if demo else ")"))
         click.echo("Running. Press Ctrl-C to stop.")
         while not stopping:
             for child in supervisor.dead():

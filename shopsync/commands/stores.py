@@ -72,23 +72,36 @@ async def _find(settings: Settings, shop: str) -> StoreRecord:
     return store
 
 
+class StoreNotChanged(Exception):
+    """A store change that did not get through (the owner not answering, or the store kept changing)."""
+
+
 async def change_store(settings: Settings, shop: str, command_for: Callable[[StoreRecord], StoreCommand], *,
                        read: Callable[[Settings, str], Awaitable[StoreRecord]] = _find,
-                       attempts: int = CHANGE_ATTEMPTS) -> tuple[StoreRecord, CommandResult]:
+                       attempts: int = CHANGE_ATTEMPTS, requested_by: str = "cli") -> tuple[StoreRecord, CommandResult]:
     """Send the command built from the store as it is now; when another change landed first (`stale_revision`),
     read the store again and send it again, so concurrent changes never lose one. The store as read last and the
-    owner's answer."""
-    async with open_store_commands(settings, "cli") as commands:
+    owner's answer; StoreNotChanged when it did not get through (the CLI and the console both change stores so)."""
+    async with open_store_commands(settings, requested_by) as commands:
         for _ in range(attempts):
             store = await read(settings, shop)
             try:
                 result = await commands.request(command_for(store))
             except OwnerNotAnswering as exc:
-                fail(str(exc))
+                raise StoreNotChanged(str(exc)) from None
             if result.reason != STALE_REVISION:
                 return store, result
-        fail(f"{store.nickname} ({store.shop_id}) kept changing while this command was sent ({attempts} attempts, "
-             "each refused because another change landed first): run it again")
+        raise StoreNotChanged(f"{store.nickname} ({store.shop_id}) kept changing while this command was sent "
+                              f"({attempts} attempts, each refused because another change landed first): run it "
+                              "again")
+
+
+def _changed(settings: Settings, shop: str,
+             command_for: Callable[[StoreRecord], StoreCommand]) -> tuple[StoreRecord, CommandResult]:
+    try:
+        return asyncio.run(change_store(settings, shop, command_for))
+    except StoreNotChanged as exc:
+        fail(str(exc))
 
 
 @stores.command()
@@ -179,7 +192,7 @@ def set_store(ctx: click.Context, shop: str, auto_sync_orders: str | None, auto_
                         auto_sync_orders=_on(auto_sync_orders), auto_sync_shipments=_on(auto_sync_shipments),
                         auto_sync_inventory=_on(auto_sync_inventory), inventory_buffer=inventory_buffer)
 
-    store, result = asyncio.run(change_store(settings, shop, patch))
+    store, result = _changed(settings, shop, patch)
     if not result.ok:
         fail(result.message or result.reason)
     if as_json:
@@ -200,8 +213,7 @@ def _on(value: str | None) -> bool | None:
 def unlink(ctx: click.Context, shop: str) -> None:
     """Stop syncing a store (SHOP = shop id or nickname); its tokens are erased."""
     settings = settings_from(ctx)
-    store, result = asyncio.run(change_store(
-        settings, shop, lambda store: Unlink(shop_id=store.shop_id, based_on=store.revision)))
+    store, result = _changed(settings, shop, lambda store: Unlink(shop_id=store.shop_id, based_on=store.revision))
     if not result.ok:
         fail(result.message or result.reason)
     click.echo(f"Unlinked {store.nickname} ({store.shop_id}).")

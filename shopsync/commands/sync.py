@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -13,6 +14,7 @@ from shared.kafka import create_producer
 from shared.settings import Settings
 from shared.stores.commands import StoreCommands
 from shared.stores.crypto import MissingSecretKey, TokenCipher
+from shared.stores.model import StoreRecord
 from shared.stores.table import StoreTable
 from shared.stores.tokens import TokenKeeper, TokenRefreshPending
 from shared.tiktok.client import TikTokClient
@@ -52,24 +54,42 @@ async def _sync(settings: Settings, shop: str, since: int, cipher: TokenCipher,
     if store is None:
         fail(f"unknown shop {shop!r}; linked stores: "
              f"{', '.join(f'{s.nickname} ({s.shop_id})' for s in table.stores.values()) or 'none'}")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
+                  TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
+        task = progress.add_task(f"Finding orders of {store.nickname}", total=None)
+        try:
+            return await update_store_orders(settings, table, store, since, cipher, requested_by="cli",
+                                             on_order=lambda _: progress.advance(task))
+        except StoreOrdersNotFound as exc:
+            fail(str(exc))
+
+
+class StoreOrdersNotFound(Exception):
+    """The store's orders could not be searched; the message says why and what to do."""
+
+
+async def update_store_orders(settings: Settings, table: StoreTable, store: StoreRecord, since: int,
+                              cipher: TokenCipher, *, requested_by: str,
+                              on_order: Callable[[str], None] | None = None) -> dict[str, int | str]:
+    """The "update store orders" button (the CLI's and the console's): search the store's qualifying orders since
+    `since` and have the ingest decide each. Raises StoreOrdersNotFound naming the problem."""
     if not store.is_active:
-        fail(f"store {store.nickname} ({store.shop_id}) is {store.status}; link it again first")
+        raise StoreOrdersNotFound(f"store {store.nickname} ({store.shop_id}) is {store.status}; link it again first")
     producer = create_producer(settings)
     await producer.start()
     client = TikTokClient.from_settings(settings)
     try:
-        async with StoreCommands(settings, producer, requested_by="cli") as commands, table.following(settings):
+        async with StoreCommands(settings, producer, requested_by=requested_by) as commands, \
+                table.following(settings):
             tokens = TokenKeeper(table, commands, client, cipher)  # a refresh is the owner's: the table shows it
             client.on_token_expired = tokens.on_token_expired
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
-                          TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
-                task = progress.add_task(f"Finding orders of {store.nickname}", total=None)
-                return await reconcile_store(store, client, tokens, producer, settings, since, requested_by="cli",
-                                             on_order=lambda _: progress.advance(task))
+            return await reconcile_store(store, client, tokens, producer, settings, since,
+                                         requested_by=requested_by, on_order=on_order)
     except TokenRefreshPending as exc:
-        fail(str(exc))
+        raise StoreOrdersNotFound(str(exc)) from None
     except TikTokError as exc:
-        fail(f"TikTok refused the order search (code {exc.code}, request id {exc.request_id}): {exc.message}")
+        raise StoreOrdersNotFound(f"TikTok refused the order search (code {exc.code}, request id {exc.request_id}): "
+                                  f"{exc.message}") from None
     finally:
         await client.aclose()
         await producer.stop()

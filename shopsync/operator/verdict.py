@@ -62,7 +62,7 @@ def _order_verdict(order_id: str, timeline: list[dict[str, Any]], stores: dict[s
         return (f"could not be processed: {last['detail']['reason']}. Fix the cause, then "
                 "`shopsync dlq redrive --reason ...`.")
     if last["kind"] == "skipped":
-        return "skipped: " + "; ".join(_reason(r, shop_id, store) for r in last["detail"]["reasons"])
+        return "skipped: " + "; ".join(reason_fix(r, shop_id, store) for r in last["detail"]["reasons"])
     if last["kind"] == "withdrawn":
         return (f"withdrawn ({last['detail'].get('reason')}): the order no longer qualifies, so the OMS was told to "
                 "stop fulfilment.")
@@ -82,7 +82,8 @@ def _order_verdict(order_id: str, timeline: list[dict[str, Any]], stores: dict[s
     return "incomplete: " + "; ".join(dict.fromkeys(problems))
 
 
-def _reason(reason: str, shop_id: str, store: StoreRecord | None) -> str:
+def reason_fix(reason: str, shop_id: str, store: StoreRecord | None) -> str:
+    """What a skip reason means for this store, and the fix."""
     nickname = store.nickname if store else shop_id
     if reason.startswith("warehouse:"):
         warehouse = reason.split(":")[1]

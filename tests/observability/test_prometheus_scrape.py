@@ -44,6 +44,7 @@ async def running_stack(settings: Settings, tmp_path: Path, ports: dict[str, int
         "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
         "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
         "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]), "SHOPSYNC_STORES_OWNER_PORT": str(ports["owner"]),
+        "SHOPSYNC_CONSOLE_PORT": str(free_port()),  # the console has no /metrics: not a scrape target
     })
     proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "shopsync", "run", "--demo"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # forking blocks: off the loop

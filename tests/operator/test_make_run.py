@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import httpx
 
 from shared.kafka import read_to_end
 from shared.settings import Settings
@@ -20,8 +23,21 @@ from tests.topicview import TopicView
 from tests.waiting import eventually
 
 
+async def console_stores_page(console: str, demo_env: str) -> str:
+    """The console's Stores page, signed in with the demo's admin token (as a person would, from demo.env)."""
+    token = next(line.split("=", 1)[1] for line in demo_env.splitlines()
+                 if line.startswith("export SHOPSYNC_ADMIN_TOKEN="))
+    async with httpx.AsyncClient(base_url=console, follow_redirects=True) as http:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', (await http.get("/signin")).text)
+        assert csrf is not None
+        page = await http.post("/signin", data={"csrf": csrf.group(1), "secret": token, "next": "/stores"})
+        assert page.status_code == 200, page.text
+        return page.text
+
+
 async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: Settings, tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync", "owner")}
+    ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync", "owner",
+                                                "console")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
@@ -31,6 +47,7 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
         "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
         "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]), "SHOPSYNC_STORES_OWNER_PORT": str(ports["owner"]),
+        "SHOPSYNC_CONSOLE_PORT": str(ports["console"]),
     })
     # KAFKA_BOOTSTRAP_SERVERS is set, as for an external cluster: the demo runs there only when asked to
     proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "shopsync", "run", "--demo"], env=env,
@@ -46,6 +63,9 @@ async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: 
         assert {v["store_nickname"] for v in view.values()} == {"Main store"}
         await eventually(lambda: any(line.startswith("Running.") for line in lines) or proc.poll() is not None,
                          within=180, every=0.2, what="the walkthrough (ship back, stock), printed before Running.")
+        console = f"http://127.0.0.1:{ports['console']}"
+        assert f"Console: {console}" in "".join(lines)
+        assert "Main store" in await console_stores_page(console, (tmp_path / "demo.env").read_text())
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.to_thread(proc.wait, 60)
