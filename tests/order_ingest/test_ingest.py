@@ -225,7 +225,7 @@ async def test_tokens_never_appear_in_logs(harness: Harness) -> None:
 
 async def test_log_lines_of_an_order_carry_the_trace_started_at_the_gateway(harness: Harness) -> None:
     captured = io.StringIO()
-    configure_logging("INFO", "json", stream=captured)
+    configure_logging("DEBUG", "json", stream=captured)  # the gateway logs each published webhook at debug
     try:
         await harness.link("Main store", "")
         await harness.start_ingest()
