@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from shared.kafka import create_producer
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shopsync.demo import demo_topic_prefix
+from tests.demo_stack import demo_env
 from tests.observability.promql import ALERTS, binary, panel_queries, referenced_metrics
 from tests.servers import free_port
 from tests.topicview import TopicView
@@ -35,17 +35,7 @@ SCRAPED = {"gateway": "gateway", "mapping": "mapping", "ingest": "ingest", "stor
 @contextlib.asynccontextmanager
 async def running_stack(settings: Settings, tmp_path: Path, ports: dict[str, int]) -> AsyncIterator[list[str]]:
     """`shopsync run --demo` on the test's broker and ports; yields its output lines; Ctrl-C on exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
-        "SHOPSYNC_HOME": str(tmp_path), "SHOPSYNC_GATEWAY_PORT": str(ports["gateway"]),
-        "SHOPSYNC_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}", "SHOPSYNC_INGEST_PORT": str(ports["ingest"]),
-        "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]), "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
-        "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
-        "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
-        "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]), "SHOPSYNC_STORES_OWNER_PORT": str(ports["owner"]),
-        "SHOPSYNC_CONSOLE_PORT": str(free_port()),  # the console has no /metrics: not a scrape target
-    })
+    env = demo_env(settings, tmp_path, {**ports, "console": free_port()})  # the console has no /metrics
     proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "shopsync", "run", "--demo"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # forking blocks: off the loop
     lines: list[str] = []

@@ -4,7 +4,6 @@ everything."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from shared.kafka import read_to_end
 from shared.settings import Settings
 from shared.topics import ORDERS_ENRICHED
 from shopsync.demo import demo_topic_prefix
+from tests.demo_stack import demo_env
 from tests.servers import free_port
 from tests.topicview import TopicView
 from tests.waiting import eventually
@@ -38,17 +38,7 @@ async def console_stores_page(console: str, demo_env: str) -> str:
 async def test_run_stack_delivers_enriched_orders_and_stops_on_ctrl_c(settings: Settings, tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("gateway", "ingest", "mapping", "audit", "sandbox", "sync", "owner",
                                                 "console")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "SHOPSYNC_"))}
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "SHOPSYNC_TOPIC_PREFIX": settings.shopsync_topic_prefix,
-        "SHOPSYNC_HOME": str(tmp_path), "SHOPSYNC_GATEWAY_PORT": str(ports["gateway"]),
-        "SHOPSYNC_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}", "SHOPSYNC_INGEST_PORT": str(ports["ingest"]),
-        "SHOPSYNC_MAPPING_PORT": str(ports["mapping"]), "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
-        "SHOPSYNC_AUDIT_PORT": str(ports["audit"]), "SHOPSYNC_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
-        "SHOPSYNC_AUDIT_DB": str(tmp_path / "audit.db"), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
-        "SHOPSYNC_STORE_SYNC_PORT": str(ports["sync"]), "SHOPSYNC_STORES_OWNER_PORT": str(ports["owner"]),
-        "SHOPSYNC_CONSOLE_PORT": str(ports["console"]),
-    })
+    env = demo_env(settings, tmp_path, ports)
     # KAFKA_BOOTSTRAP_SERVERS is set, as for an external cluster: the demo runs there only when asked to
     proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "shopsync", "run", "--demo"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # forking blocks: off the loop
