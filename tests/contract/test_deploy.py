@@ -285,7 +285,7 @@ def test_make_and_the_image_install_only_from_the_hashed_locks() -> None:
     assert "!deploy/requirements-runtime.lock" in patterns
 
 
-NO_METRICS = {"topics", "audit"}  # a one-shot job, and the audit service (no /metrics)
+NO_METRICS = {"topics", "audit", "console"}  # a one-shot job, and the audit service and the console (no /metrics)
 
 
 def test_prometheus_scrapes_every_service_on_the_port_compose_binds_it_to() -> None:
