@@ -81,15 +81,23 @@ def parent_context(traceparent: str | None) -> Context | None:
     return _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
 
 
-@contextlib.contextmanager
+_OFF: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(None)  # reusable, nearly free
+
+
 def child_span(name: str, parent: str | None, kind: SpanKind,
-               attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[str | None]:
+               attributes: Mapping[str, AttributeValue] | None = None) -> contextlib.AbstractContextManager[str | None]:
     """A span continuing the trace of `parent` (a traceparent), yielding the span's own traceparent; when tracing
-    is off, records nothing and yields None (the caller keeps its hand-made traceparent)."""
+    is off, records nothing and yields None (the caller keeps its hand-made traceparent) through a shared
+    `nullcontext`: no generator per call on the ingest's and mapping's per-record paths."""
     current = _tracer
     if current is None:
-        yield None
-        return
+        return _OFF
+    return _span(current, name, parent, kind, attributes)
+
+
+@contextlib.contextmanager
+def _span(current: Tracer, name: str, parent: str | None, kind: SpanKind,
+          attributes: Mapping[str, AttributeValue] | None) -> Iterator[str]:
     with current.start_as_current_span(name, context=parent_context(parent), kind=kind,
                                        attributes=attributes) as span:
         yield traceparent_of(span)
