@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -84,20 +85,33 @@ def parent_context(traceparent: str | None) -> Context | None:
 _OFF: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(None)  # reusable, nearly free
 
 
+def links_to(traceparents: Iterable[str | None], besides: str | None) -> list[Link]:
+    """Links to the other spans a batched operation serves (each valid traceparent once, `besides` left out)."""
+    links = []
+    for traceparent in dict.fromkeys(traceparents):
+        if traceparent and traceparent != besides:
+            context = trace.get_current_span(parent_context(traceparent)).get_span_context()
+            if context.is_valid:
+                links.append(Link(context))
+    return links
+
+
 def child_span(name: str, parent: str | None, kind: SpanKind,
-               attributes: Mapping[str, AttributeValue] | None = None) -> contextlib.AbstractContextManager[str | None]:
-    """A span continuing the trace of `parent` (a traceparent), yielding the span's own traceparent; when tracing
-    is off, records nothing and yields None (the caller keeps its hand-made traceparent) through a shared
-    `nullcontext`: no generator per call on the ingest's and mapping's per-record paths."""
+               attributes: Mapping[str, AttributeValue] | None = None,
+               linked: Iterable[str | None] = ()) -> contextlib.AbstractContextManager[str | None]:
+    """A span continuing the trace of `parent` (a traceparent) and linked to the spans `linked` names, yielding the
+    span's own traceparent; when tracing is off, records nothing and yields None (the caller keeps its hand-made
+    traceparent) through a shared `nullcontext`: no generator per call on the ingest's and mapping's per-record
+    paths."""
     current = _tracer
     if current is None:
         return _OFF
-    return _span(current, name, parent, kind, attributes)
+    return _span(current, name, parent, kind, attributes, links_to(linked, parent))
 
 
 @contextlib.contextmanager
 def _span(current: Tracer, name: str, parent: str | None, kind: SpanKind,
-          attributes: Mapping[str, AttributeValue] | None) -> Iterator[str]:
-    with current.start_as_current_span(name, context=parent_context(parent), kind=kind,
-                                       attributes=attributes) as span:
+          attributes: Mapping[str, AttributeValue] | None, links: list[Link]) -> Iterator[str]:
+    with current.start_as_current_span(name, context=parent_context(parent), kind=kind, attributes=attributes,
+                                       links=links) as span:
         yield traceparent_of(span)

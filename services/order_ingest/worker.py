@@ -200,8 +200,9 @@ class IngestWorker:
             self._lanes.pop(shop_id, None)
 
     async def _fetch_and_apply(self, shop_id: str, batch: dict[str, list[OrderEvent]]) -> None:
-        parent = next(iter(batch.values()))[-1].traceparent  # a batch's orders come from many traces: the first's
-        with child_span("Get Order Detail", parent, SpanKind.CLIENT, {"shopsync.orders": len(batch)}):
+        traced = [events[-1].traceparent for events in batch.values()]  # one call serves the orders of many traces:
+        with child_span("Get Order Detail", traced[0], SpanKind.CLIENT, {"shopsync.orders": len(batch)},
+                        linked=traced):  # a child of the first order's span, linked to the others'
             fetched = await self.fetcher.fetch(shop_id, list(batch), self._stop)
         if fetched is None:
             return  # stopping: these records stay unfinished and are redelivered

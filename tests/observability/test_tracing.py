@@ -31,7 +31,7 @@ from services.webhook_gateway.app import create_app
 from shared.kafka import create_consumer
 from shared.orders import IngestedOrder
 from shared.settings import Settings, load_settings
-from shared.telemetry import tracing_requested, use_provider
+from shared.telemetry import child_span, tracing_requested, use_provider
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, TIKTOK_WEBHOOKS
 from shopsync.commands.explain import trace_ids
 from shopsync.demo import demo_topic_prefix
@@ -175,6 +175,17 @@ async def test_mapping_consume_then_publish_and_the_enriched_record_carries_it(s
     assert parent_of(publish) == ids(consume)
     topic, _, headers = producer.sent[0]
     assert topic.endswith(ORDERS_ENRICHED) and headers["traceparent"] == traceparent(publish)
+
+
+def test_a_batched_call_is_a_child_of_its_first_orders_span_and_linked_to_the_others(
+        spans: InMemorySpanExporter) -> None:
+    other = "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
+    with child_span("Get Order Detail", PARENT, SpanKind.CLIENT, linked=[PARENT, other, None, other, "garbage"]):
+        pass
+    call = named(spans)["Get Order Detail"]
+    assert call.parent is not None and f"{call.parent.trace_id:032x}" == PARENT.split("-")[1]
+    assert [(f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}") for link in call.links] == [
+        tuple(other.split("-")[1:3])]
 
 
 # ---- explain ---------------------------------------------------------------------------------------------------
