@@ -5,7 +5,9 @@ order A B C D A B C D, so that drift on this shared machine hits all of them ali
   * `bare`: a Starlette endpoint that reads the body and answers 200 (the ceiling of the stack);
   * `reference`: `bench/reference_gateway.py`, HMAC + `orjson.loads` + `send_and_wait` (idempotent, acks=all);
   * `gateway`: `shopsync gateway`, the product with its whole contract;
-  * `gateway_2w`: the same with `--workers 2` (one producer each), sharing the two cores with wrk and the broker.
+  * `gateway_2w`: the same with `--workers 2` (one producer each), sharing the two cores with wrk and the broker;
+  * `gateway_traced`: the product with tracing on (`OTEL_EXPORTER_OTLP_ENDPOINT`, every request sampled), exporting
+    over OTLP/HTTP to a sink this process runs on 127.0.0.1 (it answers 200 and decodes nothing).
 Load: wrk (Debian package `wrk`) `-t2 -c64`, a 2 s warm-up then 8 s measured, a Lua script cycling 2,000 pre-signed
 type-1 webhooks; the broker is the local one, on a unique topic prefix. The ratios are of the medians. Then the
 product is driven at half its median maximum rate (wrk paced with a per-connection pause, corrected from the rate it
@@ -17,20 +19,25 @@ The product runs at its default log level (INFO), as shipped.
 `python -m bench gateway`. Environment knobs, for experiments: BENCH_GATEWAY_BEFORE=<directory of another checkout>
 adds its gateway (one worker) as a target `before` (`name=dir,name=dir` adds several); BENCH_GATEWAY_ROUNDS (2);
 BENCH_GATEWAY_TARGETS=gateway,before runs only those (no ratio to an absent target, no paced run without both
-`gateway` and `bare`).
+`gateway` and `bare`); BENCH_GATEWAY_RESULT=<name> writes bench/results/<name>.json instead of gateway.json (an
+experiment on a subset then keeps the full run's file).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +183,30 @@ def at_rate(target: Target, rate: float, wrk: str, workdir: Path) -> dict[str, A
     return {"target_rps": round(rate), "pause_ms": round(delay_ms, 2), **result}
 
 
-def targets(prefix: str, env: dict[str, str]) -> list[Target]:
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None: ...
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on 127.0.0.1 that accepts and drops every export (a collector's cheapest stand-in)."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def targets(prefix: str, env: dict[str, str], otlp: str) -> list[Target]:
     topic = topic_name(TIKTOK_WEBHOOKS, prefix)
     product = [sys.executable, "-m", "shopsync", "gateway", "--port", "{port}", "--workers"]
     found = [
@@ -185,6 +215,8 @@ def targets(prefix: str, env: dict[str, str]) -> list[Target]:
                env),
         Target("gateway", [*product, "1"], "/healthz", env),
         Target("gateway_2w", [*product, "2"], "/healthz", env),
+        Target("gateway_traced", [*product, "1"], "/healthz",
+               {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "OTEL_TRACES_SAMPLER": "always_on"}),
     ]
     for variant in filter(None, os.environ.get("BENCH_GATEWAY_BEFORE", "").split(",")):
         name, _, where = variant.rpartition("=")
@@ -206,8 +238,9 @@ def main() -> None:
     write_bodies(workdir)
     rounds = int(os.environ.get("BENCH_GATEWAY_ROUNDS", "2"))
     runs: dict[str, list[dict[str, Any]]] = {}
+    sink = contextlib.ExitStack()
     try:
-        order = targets(prefix, env)
+        order = targets(prefix, env, sink.enter_context(otlp_sink()))
         for round_no in range(rounds):
             for target in order:
                 result = target.measure(wrk, workdir)
@@ -217,13 +250,16 @@ def main() -> None:
         product = next((t for t in order if t.name == "gateway"), None)
         paced = at_rate(product, medians["gateway"] / 2, wrk, workdir) if product and "bare" in medians else {}
     finally:
+        sink.close()
         asyncio.run(delete_prefixed_topics(settings))
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = {f"{name}_over_{base}": round(medians[name] / medians[base], 3)
               for name in medians for base in ("bare", "reference") if name != base and base in medians}
     if "before" in medians and "gateway" in medians:
         ratios["gateway_over_before"] = round(medians["gateway"] / medians["before"], 3)
-    write_result("gateway", {
+    if "gateway_traced" in medians and "gateway" in medians:
+        ratios["gateway_traced_over_gateway"] = round(medians["gateway_traced"] / medians["gateway"], 3)
+    write_result(os.environ.get("BENCH_GATEWAY_RESULT", "gateway"), {
         "load_generator": f"wrk -t2 -c{CONCURRENCY}, {WARMUP_S} s warm-up + {DURATION_S} s, 2,000 pre-signed bodies",
         "order": "interleaved: " + " ".join(t.name for t in order) + f" x{rounds}",
         "uvicorn": "one worker each; gateway_2w: the product with --workers 2",

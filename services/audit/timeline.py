@@ -20,6 +20,7 @@ from shared.topics import (
     SYNC_RESULTS,
     TIKTOK_WEBHOOKS,
 )
+from shared.tracing import trace_id
 
 AUDITED = (TIKTOK_WEBHOOKS, ORDERS_INGESTED, ORDERS_SKIPPED, ORDERS_ENRICHED, DLQ, OMS_SHIPMENTS, SYNC_RESULTS)
 
@@ -34,7 +35,15 @@ class Entry:
 
 
 def entry_for(topic: str, key: bytes | None, value: bytes | None, headers: Any, timestamp_ms: int) -> Entry | None:
-    """The timeline entry for a record, or None when it names no order."""
+    """The timeline entry for a record, or None when it names no order; `detail.trace_id` is the trace its
+    `traceparent` header names (the one to open in the tracing backend)."""
+    entry = _entry_for(topic, key, value, headers, timestamp_ms)
+    if entry is not None and (traced := trace_id(header_map(headers).get("traceparent"))):
+        entry.detail["trace_id"] = traced
+    return entry
+
+
+def _entry_for(topic: str, key: bytes | None, value: bytes | None, headers: Any, timestamp_ms: int) -> Entry | None:
     h = header_map(headers)
     at = h.get("shopsync_received_at") or h.get("ce_time") or str(timestamp_ms)
     if topic == DLQ:

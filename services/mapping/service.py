@@ -16,6 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
@@ -31,6 +32,7 @@ from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, CE_TYPE_ENRICHED, CE_TYPE_WITHDRAWN, IngestedOrder
 from shared.producer import Outbox, Sender
 from shared.settings import Settings
+from shared.telemetry import child_span
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import child_traceparent, trace_id
 
@@ -176,15 +178,18 @@ class MappingService:
         headers = header_map(record.headers)
         replay_id = headers.get(REPLAY_ID)
         # log lines of this record's processing carry its trace (bound by hand: the context manager cost ~8% here)
-        tokens = bind_contextvars(trace_id=trace_id(headers.get("traceparent")), shop_id=order.shop_id,
-                                  order_id=order.order_id)
+        received = headers.get("traceparent")
+        tokens = bind_contextvars(trace_id=trace_id(received), shop_id=order.shop_id, order_id=order.order_id)
         try:
-            return await self._enrich_record(order, record.partition, headers, replay_id, generation)
+            where = {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}
+            with child_span("consume", received, SpanKind.CONSUMER, where) as own:
+                return await self._enrich_record(order, record.partition, own or received, replay_id, generation,
+                                                 force=headers.get(REPLAY_FORCE) == "1")
         finally:
             reset_contextvars(**tokens)
 
-    async def _enrich_record(self, order: IngestedOrder, partition: int, headers: dict[str, str],
-                             replay_id: str | None, generation: int | None) -> bool:
+    async def _enrich_record(self, order: IngestedOrder, partition: int, traceparent: str | None,
+                             replay_id: str | None, generation: int | None, force: bool = False) -> bool:
         async with self.lock:
             if generation is not None and generation != self.generation:
                 return False  # revoked while this record waited for the lock
@@ -192,10 +197,9 @@ class MappingService:
                 return True  # a redelivered older version: the newer one is already reflected
             self.state.put(order, partition)
             if replay_id:  # `shopsync replay` re-drove this order: re-enrich with today's mappings
-                await self.emit(order, "replay", headers.get("traceparent"), [(REPLAY_ID, replay_id)],
-                                force=headers.get(REPLAY_FORCE) == "1")
+                await self.emit(order, "replay", traceparent, [(REPLAY_ID, replay_id)], force=force)
             else:
-                await self.emit(order, "order_update", headers.get("traceparent"))
+                await self.emit(order, "order_update", traceparent)
             return True
 
     async def emit(self, order: IngestedOrder, cause: Cause, traceparent: str | None = None,
@@ -214,9 +218,11 @@ class MappingService:
         event = CloudEvent(id=f"{key}:r{revision}", source=CE_SOURCE,
                            type=CE_TYPE_ENRICHED if order.lifecycle == ACTIVE else CE_TYPE_WITHDRAWN,
                            data=value, time=now, subject=key)
-        headers = [("shopsync_cause", cause), ("traceparent", child_traceparent(traceparent)),
-                   *(extra_headers or [])]
-        await self._outbox.send(self._enriched_topic, value, key.encode(), to_headers(event, headers))
+        with child_span("publish", traceparent, SpanKind.PRODUCER,
+                        {"messaging.destination.name": self._enriched_topic, "shopsync.cause": cause}) as own:
+            headers = [("shopsync_cause", cause), ("traceparent", own or child_traceparent(traceparent)),
+                       *(extra_headers or [])]
+            await self._outbox.send(self._enriched_topic, value, key.encode(), to_headers(event, headers))
         self.state.emitted[key] = Emitted(revision, digest)
         self.metrics.count_emitted(cause, content)
         return True

@@ -49,8 +49,10 @@ def app_factory() -> Starlette:
     """uvicorn `--factory` entry point (called inside the server's event loop, as aiokafka requires)."""
     from shared.logging import configure_logging
     from shared.settings import load_settings
+    from shared.telemetry import configure_tracing
 
     settings = load_settings()
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    configure_tracing("shopsync-mapping")
     return build_app(settings)[0]

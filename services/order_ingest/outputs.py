@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import orjson
+from opentelemetry.trace import SpanKind
 
 from services.order_ingest.decide import OrderFacts
 from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
@@ -29,6 +30,7 @@ from shared.orders import (
 )
 from shared.producer import Outbox, Sender
 from shared.settings import Settings
+from shared.telemetry import child_span
 from shared.topics import ORDERS_INGESTED, ORDERS_SKIPPED, topic_name
 from shared.tracing import child_traceparent
 
@@ -115,7 +117,7 @@ class OrderOutputs:
         ce_type = CE_TYPE_INGESTED if order.lifecycle == ACTIVE else CE_TYPE_WITHDRAWN
         event = CloudEvent(id=f"{order.key}:{order.order_version}:{order.lifecycle}:{digest.hex()}",
                            source=CE_SOURCE_INGEST, type=ce_type, data=value, time=order.ingested_at, subject=order.key)
-        await self._send(self._ingested, order.key, value, to_headers(event, self._trace(traceparent)))
+        await self._send(self._ingested, order.key, value, event, traceparent)
         self.versions[order.key] = Published(order.order_version, order.lifecycle, digest)
         return True
 
@@ -133,19 +135,18 @@ class OrderOutputs:
         value = orjson.dumps(doc)
         event = CloudEvent(id=f"{key}:{version}:{notification_id or now}:skipped", source=CE_SOURCE_INGEST,
                            type=CE_TYPE_SKIPPED, data=value, time=rfc3339(now), subject=key)
-        await self._send(self._skipped, key, value, to_headers(event, self._trace(traceparent)))
+        await self._send(self._skipped, key, value, event, traceparent)
 
-    async def _send(self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        await self._outbox.send(topic, value, key.encode(), headers)
+    async def _send(self, topic: str, key: str, value: bytes, event: CloudEvent, traceparent: str | None) -> None:
+        """Send under a `publish` span continuing `traceparent` (tracing off: a hand-made child traceparent)."""
+        with child_span("publish", traceparent, SpanKind.PRODUCER, {"messaging.destination.name": topic}) as own:
+            headers = to_headers(event, [("traceparent", own or child_traceparent(traceparent))])
+            await self._outbox.send(topic, value, key.encode(), headers)
 
     async def flush(self) -> None:
         """Wait until every record sent so far is acknowledged, resending what failed (a broker outage, a
         replaced producer); safe to call from several tasks at once."""
         await self._outbox.flush()
-
-    @staticmethod
-    def _trace(traceparent: str | None) -> list[tuple[str, str]]:
-        return [("traceparent", child_traceparent(traceparent))]
 
 
 def traceparent_of(headers: Any) -> str | None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind
 from structlog.contextvars import bound_contextvars
 
 from services.order_ingest.decide import skip_without_fetch, store_reasons
@@ -37,6 +38,7 @@ from shared.producer import Sender
 from shared.settings import Settings
 from shared.stores.model import DEAUTHORIZED, StoreRecord
 from shared.stores.table import StoreTable
+from shared.telemetry import child_span
 from shared.tiktok import event_types
 from shared.tiktok.errors import MalformedPayload
 from shared.tiktok.orders import TikTokOrder
@@ -198,7 +200,10 @@ class IngestWorker:
             self._lanes.pop(shop_id, None)
 
     async def _fetch_and_apply(self, shop_id: str, batch: dict[str, list[OrderEvent]]) -> None:
-        fetched = await self.fetcher.fetch(shop_id, list(batch), self._stop)
+        traced = [events[-1].traceparent for events in batch.values()]  # one call serves the orders of many traces:
+        with child_span("Get Order Detail", traced[0], SpanKind.CLIENT, {"shopsync.orders": len(batch)},
+                        linked=traced):  # a child of the first order's span, linked to the others'
+            fetched = await self.fetcher.fetch(shop_id, list(batch), self._stop)
         if fetched is None:
             return  # stopping: these records stay unfinished and are redelivered
         store = self.table.stores.get(shop_id)
@@ -283,7 +288,7 @@ class IngestWorker:
                 return []
             self._unfinished_ids[(record.topic, record.partition, record.offset)] = (notification_id,
                                                                                      webhook.timestamp)
-        return self._opened(record, order_events(webhook, traceparent_of(record.headers), record))
+        return self._opened(record, order_events(webhook, self._consumed(record), record))
 
     async def _read_check(self, record: ConsumerRecord) -> list[OrderEvent]:
         """An order check (`shared.order_checks`): an event that only a fetch can decide, dated by the version the
@@ -295,7 +300,15 @@ class IngestWorker:
             return []
         self.metrics.events.labels(type=ORDER_CHECK_LABEL).inc()
         return self._opened(record, [OrderEvent(check.shop_id, check.order_id, ORDER_CHECK, None, check.update_time,
-                                                None, traceparent_of(record.headers), record)])
+                                                None, self._consumed(record), record)])
+
+    @staticmethod
+    def _consumed(record: ConsumerRecord) -> str | None:
+        """The record's traceparent, continued by a `consume` span when tracing is on (its events' parent)."""
+        received = traceparent_of(record.headers)
+        with child_span("consume", received, SpanKind.CONSUMER,
+                        {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}) as own:
+            return own or received
 
     def _opened(self, record: ConsumerRecord, events: list[OrderEvent]) -> list[OrderEvent]:
         if events:

@@ -13,17 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import Counter
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from structlog.typing import FilteringBoundLogger
 
 from services.webhook_gateway.body import BodyTimeout, BodyTooLarge, ReadDeadlines, read_limited_body
-from services.webhook_gateway.envelope import InvalidWebhook, RecordHeaders, parse_webhook
+from services.webhook_gateway.envelope import InvalidWebhook, Received, RecordHeaders, parse_webhook
 from services.webhook_gateway.metrics import GatewayMetrics
 from services.webhook_gateway.publisher import Publisher, PublishFailed
 from shared.logging import get_logger
 from shared.settings import Settings
+from shared.telemetry import traceparent_of, tracer
 from shared.tiktok.signing import verify_webhook
 from shared.tracing import new_traceparent, trace_id
 
@@ -75,6 +77,7 @@ class WebhookReceiver:
         self._deadlines = deadlines
         self._clock = clock
         self._headers = RecordHeaders()
+        self._tracer: Tracer | None = tracer()  # None: tracing off, and no span is made (see shared.telemetry)
         self._counters: dict[str, Counter] = {}
         self._log: FilteringBoundLogger | None = None  # resolved on first use: logging is configured by then
         self._log_published = False
@@ -94,7 +97,12 @@ class WebhookReceiver:
         else:
             self._in_flight += 1
             try:
-                result, answer = await self._receive(scope, receive)
+                if self._tracer is None:
+                    result, answer = await self._receive(scope, receive)
+                else:
+                    with self._tracer.start_as_current_span("webhook receive", kind=SpanKind.SERVER) as span:
+                        result, answer = await self._receive(scope, receive)
+                        span.set_attribute("shopsync.result", result)
             finally:
                 self._in_flight -= 1
         if (counter := self._counters.get(result)) is None:
@@ -130,7 +138,12 @@ class WebhookReceiver:
         except InvalidWebhook as exc:
             log.warning("webhook_rejected", result=exc.code, detail=exc.detail)
             return exc.code, error_answer(400, exc.code, exc.detail)
-        traceparent = new_traceparent()
+        if self._tracer is None:
+            return await self._publish(webhook, body, now, new_traceparent())
+        with self._tracer.start_as_current_span("publish", kind=SpanKind.PRODUCER) as span:
+            return await self._publish(webhook, body, now, traceparent_of(span))  # the record continues this span
+
+    async def _publish(self, webhook: Received, body: bytes, now: float, traceparent: str) -> tuple[str, Answer]:
         publish_started = time.perf_counter()
         try:
             await self._publisher.publish(webhook.key.encode(), body,

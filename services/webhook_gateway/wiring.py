@@ -15,6 +15,7 @@ from services.webhook_gateway.publisher import KafkaPublisher
 from shared.kafka import create_managed_producer
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
+from shared.telemetry import configure_tracing
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
 
 
@@ -33,6 +34,7 @@ def app_factory() -> Starlette:
     settings = load_settings()
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    configure_tracing("shopsync-gateway")  # before the app: the receiver reads the tracer once
     app = build_app(settings, extra_routes=oauth_routes(settings))
     tune_gc()
     return app

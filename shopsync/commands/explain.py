@@ -39,6 +39,11 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def trace_ids(timeline: list[dict[str, Any]]) -> list[str]:
+    """The traces the order's records belong to, first seen first (one per webhook or check, as a rule)."""
+    return list(dict.fromkeys(e["detail"]["trace_id"] for e in timeline if e["detail"].get("trace_id")))
+
+
 def summary_of(entry: dict[str, Any]) -> str:
     """One line about a timeline entry."""
     return SUMMARIES[entry["kind"]](entry["detail"])
@@ -70,9 +75,11 @@ def explain(ctx: click.Context, order_id: str, shop: str | None, as_json: bool) 
         fail(f"cannot reach the audit service at {settings.shopsync_audit_url} ({exc.__class__.__name__}); "
              "is `shopsync audit` running?")
     if as_json:
-        print_json({"order_id": order_id, "timeline": timeline, "verdict": text})
+        print_json({"order_id": order_id, "timeline": timeline, "trace_ids": trace_ids(timeline), "verdict": text})
         return
     for e in timeline:
         click.echo(f"{e['at']:<28} {summary_of(e)}")
+    if traces := trace_ids(timeline):
+        click.echo(f"\nTrace ids: {', '.join(traces)}  (open them in the tracing backend when OTEL export is on)")
     click.echo(f"\nVerdict: {text}")
 

@@ -8,6 +8,7 @@ import uvicorn
 from services.order_ingest.wiring import ingest_app
 from shared.logging import configure_logging
 from shared.secrets_check import exit_if_weak_secrets
+from shared.telemetry import configure_tracing
 from shopsync.console import settings_from
 
 
@@ -21,6 +22,7 @@ def ingest(ctx: click.Context, host: str | None, port: int | None) -> None:
     exit_if_weak_secrets(settings, "ingest")
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
+    configure_tracing("shopsync-ingest")
     app = ingest_app(settings)
     uvicorn.run(app, host=host or settings.shopsync_ingest_host, port=port or settings.shopsync_ingest_port,
                 log_level="warning")

@@ -118,3 +118,4 @@ async def test_explain_shows_the_shipment_sync_status(sync: SyncHarness, tmp_pat
     assert result.exit_code == 0, result.output
     assert "OMS shipped" in result.stdout and "shipment sync applied (mark_package_shipped)" in result.stdout
     assert "Shipment: tracking number 1Z999AA10123456784 is on TikTok (with mark_package_shipped)" in result.stdout
+    assert "\nTrace ids: " in result.stdout  # the order's records carry the trace its webhook started
