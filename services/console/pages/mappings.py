@@ -49,10 +49,14 @@ def routes(console: Console) -> list[Route]:
     async def show(request: Request) -> Response:
         return await page(request)
 
-    async def preview(request: Request) -> Response:
+    async def mapping_form(request: Request) -> tuple[str, str, str]:
+        """The checked form's shop id, seller SKU and product code, trimmed."""
         posted = await sessions.checked_form(request)
-        shop_id, seller_sku, code = (str(posted.get(f, "")).strip() for f in ("shop_id", "seller_sku",
-                                                                              "product_code"))
+        shop_id, seller_sku, code = (str(posted.get(f, "")).strip() for f in ("shop_id", "seller_sku", "product_code"))
+        return shop_id, seller_sku, code
+
+    async def preview(request: Request) -> Response:
+        shop_id, seller_sku, code = await mapping_form(request)
         try:
             answer = await admin.preview(shop_id, seller_sku, code)
         except ChangeRefused as exc:
@@ -61,9 +65,7 @@ def routes(console: Console) -> list[Route]:
                               product_code=code, preview=answer)
 
     async def save(request: Request) -> Response:
-        posted = await sessions.checked_form(request)
-        shop_id, seller_sku, code = (str(posted.get(f, "")).strip() for f in ("shop_id", "seller_sku",
-                                                                              "product_code"))
+        shop_id, seller_sku, code = await mapping_form(request)
         try:
             row = await admin.set(shop_id, seller_sku, code)
         except ChangeRefused as exc:
