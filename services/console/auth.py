@@ -152,3 +152,38 @@ class Sessions:
 
 def _https(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+class SignInThrottle:
+    """Wrong secrets per client address: after `limit` failures within `window_s`, sign-in from that address is
+    refused (429) until the oldest of them leaves the window. A success forgets the address's failures. At most
+    `tracked` addresses are remembered (the longest quiet ones are forgotten first), so a flood of addresses cannot
+    grow memory without bound."""
+
+    def __init__(self, limit: int = 5, window_s: float = 60.0, tracked: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.tracked = limit, window_s, tracked
+        self._failures: dict[str, list[float]] = {}
+        self._clock = clock
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until `address` may try again (0: now)."""
+        recent = self._recent(address)
+        if len(recent) < self.limit:
+            return 0
+        return max(1, int(recent[-self.limit] + self.window_s - self._clock() + 0.999))
+
+    def failed(self, address: str) -> None:
+        recent = self._recent(address)
+        recent.append(self._clock())
+        self._failures.pop(address, None)  # re-insert: dict order is least recently failed first
+        self._failures[address] = recent[-self.limit:]
+        while len(self._failures) > self.tracked:
+            del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def _recent(self, address: str) -> list[float]:
+        since = self._clock() - self.window_s
+        return [t for t in self._failures.get(address, ()) if t > since]

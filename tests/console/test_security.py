@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from services.console.app import credentials_from
-from services.console.auth import CSRF_COOKIE, SESSION_COOKIE, Signer
+from services.console.auth import CSRF_COOKIE, SESSION_COOKIE, Signer, SignInThrottle
 from tests.console.fakes import ADMIN_TOKEN, PASSWORD, READONLY, SHOP, console_app, console_settings
 
 
@@ -163,3 +163,37 @@ def test_update_store_orders_follows_the_search_on_its_own_page() -> None:
     answer = client.post(f"/stores/{SHOP}/update-orders", data={"csrf": token})
     assert str(answer.url).endswith("/stores/updates/job1") and "Found 3 orders of the last 24 hours" in answer.text
     assert client.get("/stores/updates/nope").status_code == 404
+
+
+def test_five_wrong_secrets_lock_sign_in_from_that_address_even_for_the_right_one() -> None:
+    app, *_ = console_app()
+    client = TestClient(app)
+    token = csrf_of(client.get("/signin").text)
+    for _ in range(5):
+        assert client.post("/signin", data={"csrf": token, "secret": "guess", "next": "/"}).status_code == 401
+    answer = client.post("/signin", data={"csrf": token, "secret": ADMIN_TOKEN, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 429 and SESSION_COOKIE not in answer.cookies
+    assert 1 <= int(answer.headers["retry-after"]) <= 60 and "Too many wrong sign-ins" in answer.text
+
+
+def test_the_throttle_forgets_failures_after_the_window_and_after_a_success() -> None:
+    now = [1000.0]
+    throttle = SignInThrottle(limit=3, window_s=60, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 60 and throttle.retry_after("10.0.0.2") == 0
+    now[0] += 59.5
+    assert throttle.retry_after("10.0.0.1") == 1
+    now[0] += 1
+    assert throttle.retry_after("10.0.0.1") == 0
+    throttle.failed("10.0.0.1"), throttle.failed("10.0.0.1")
+    throttle.succeeded("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 0
+
+
+def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
+    throttle = SignInThrottle(limit=1, window_s=60, tracked=2)
+    for address in ("a", "b", "c"):
+        throttle.failed(address)
+    assert [throttle.retry_after(a) > 0 for a in ("a", "b", "c")] == [False, True, True]

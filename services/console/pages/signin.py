@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console.auth import SignInThrottle
 from services.console.web import Console, see_other
 
 
@@ -14,8 +15,8 @@ def local_path(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
-def routes(console: Console) -> list[Route]:
-    sessions = console.sessions
+def routes(console: Console, throttle: SignInThrottle | None = None) -> list[Route]:
+    sessions, throttle = console.sessions, throttle or SignInThrottle()
 
     async def form(request: Request) -> Response:
         return console.render(request, "signin.html", next=local_path(request.query_params.get("next", "/")),
@@ -25,10 +26,18 @@ def routes(console: Console) -> list[Route]:
     async def sign_in(request: Request) -> Response:
         posted = await sessions.checked_form(request, change=False)
         secret, target = str(posted.get("secret", "")), local_path(str(posted.get("next", "/")))
+        address = request.client.host if request.client else ""
+        if wait := throttle.retry_after(address):
+            refused = console.render(request, "signin.html", status_code=429, next=target,
+                                     message=f"Too many wrong sign-ins from here: try again in {wait} s.")
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         role = sessions.credentials.role_of(secret) if secret else None
         if role is None:
+            throttle.failed(address)
             return console.render(request, "signin.html", status_code=401, next=target,
                                   message="That is not a token or password this console accepts.")
+        throttle.succeeded(address)
         response = see_other(target)
         sessions.start(response, request, role)
         return response
