@@ -196,6 +196,9 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Token that signs in to the console read-only: every page, no change.")
     shopsync_console_session_s: int = Field(
         default=28800, gt=0, description="How long a console sign-in lasts (seconds) before it must be repeated.")
+    shopsync_console_health_urls: str = Field(
+        default="", description="The health URLs the console's Operations page probes, as `name=url,name=url` "
+                                "(blank: each service on the local port `shopsync run` gives it).")
 
     # Sandbox
     shopsync_sandbox_host: str = Field(default="127.0.0.1", description="TikTok sandbox listen address.")
@@ -216,6 +219,21 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shopsync_console_health_urls")
+    @classmethod
+    def _health_urls_are_named_http_urls(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, eq, url = item.partition("=")
+            if not (eq and name.strip() and url.strip().startswith(("http://", "https://"))):
+                raise ValueError(f"{item!r} is not name=http(s)://host:port/path")
+        return value
+
+    @property
+    def console_health_urls(self) -> list[tuple[str, str]]:
+        """`SHOPSYNC_CONSOLE_HEALTH_URLS` as (name, url) pairs (empty when blank)."""
+        pairs = (part.strip().partition("=") for part in self.shopsync_console_health_urls.split(","))
+        return [(name.strip(), url.strip()) for name, _, url in pairs if name.strip()]
 
     @model_validator(mode="after")
     def _kafka_security_is_consistent(self) -> Settings:

@@ -24,7 +24,8 @@ def console_app(settings: Settings) -> Starlette:
     table, results = StoreTable(), LinkResults(settings)
     stores = OwnerStores(settings, table, results)
     http = httpx.AsyncClient(base_url=settings.shopsync_mapping_url, timeout=30)
-    health = [(c.name, c.url) for c in pipeline_children(settings, demo=False) if c.url and c.name != "console"]
+    health = settings.console_health_urls or [
+        (c.name, c.url) for c in pipeline_children(settings, demo=False) if c.url and c.name != "console"]
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:

@@ -322,3 +322,37 @@ def test_compose_provisions_prometheus_with_the_rules_and_grafana_with_the_dashb
     dashboard = yaml.safe_load((DEPLOY / "grafana" / "shopsync.json").read_text())
     uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in [p, *p["targets"]]}
     assert uids == {source["uid"]}
+
+
+def _health_targets(env: dict[str, str]) -> list[tuple[str, str, int, str]]:
+    """(name, host, port, path) of each URL the console's health panel probes."""
+    from urllib.parse import urlsplit
+    pairs = Settings(shopsync_console_health_urls=env["SHOPSYNC_CONSOLE_HEALTH_URLS"]).console_health_urls
+    return [(name, parts.hostname or "", parts.port or 80, parts.path)
+            for name, url in pairs for parts in [urlsplit(url)]]
+
+
+def test_the_console_probes_every_service_where_compose_and_k8s_run_it() -> None:
+    services = {name: s for name, s in _compose()["services"].items() if s.get("image") == "shopsync"}
+    compose_targets = _health_targets(services["console"]["environment"])
+    expected = {"gateway", "ingest", "mapping", "audit", "sync", "stores"}
+    assert {name for name, *_ in compose_targets} == expected
+    for name, host, port, path in compose_targets:
+        command = services[host]["command"]
+        assert _bind(command, services[host].get("environment") or {})[1] == port, name
+        assert path in ("/healthz", "/readyz"), name
+    docs = _k8s_docs()
+    ports_of = {doc["metadata"]["name"]: {p["port"] for p in doc["spec"]["ports"]}
+                for _, doc in docs if doc["kind"] == "Service"}
+    [console] = [c for _, doc in docs for c in _pod_containers(doc) if c["name"] == "console"]
+    k8s_targets = _health_targets(_k8s_env(console))
+    assert {name for name, *_ in k8s_targets} == expected
+    for name, host, port, path in k8s_targets:
+        assert port in ports_of.get(host, set()), f"{name}: no Service {host} with port {port}"
+        assert path in ("/healthz", "/readyz"), name
+
+
+@pytest.mark.parametrize("value", ["gateway", "gateway=ftp://x/healthz", "=http://x/healthz"])
+def test_a_malformed_health_url_list_is_refused_naming_the_setting(value: str) -> None:
+    with pytest.raises(ValueError, match="shopsync_console_health_urls"):
+        Settings(shopsync_console_health_urls=value)
