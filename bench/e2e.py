@@ -9,7 +9,8 @@ rate over keep-alive connections. Latency = the moment this process reads the or
 /proc/<pid>/stat over the push window. Layouts: one process per service, then two ingest instances.
 
 Run: `python -m bench e2e` (BENCH_E2E_SECONDS per rate, default 15; BENCH_E2E_RATES, default 200,500,700;
-BENCH_E2E_LAYOUTS, default 1,2 ingest instances; BENCH_E2E_MIX=1 pushes the sandbox's traffic mix instead of
+BENCH_E2E_LAYOUTS, default 1,2 ingest instances, `N@/path` runs the services of another checkout for an A/B;
+BENCH_E2E_MIX=1 pushes the sandbox's traffic mix instead of
 orders that all qualify).
 """
 
@@ -175,8 +176,10 @@ def summarize(rate: int, pushes: list[Push], expected: set[str], seen: Seen, pus
     return result
 
 
-async def run_layout(ingest_instances: int, rates: list[int], seconds: float, mix: bool) -> dict[str, Any]:
-    """Start the pipeline with `ingest_instances` ingest processes, measure each rate, stop it all."""
+async def run_layout(ingest_instances: int, code: str | None, rates: list[int], seconds: float,
+                     mix: bool) -> dict[str, Any]:
+    """Start the pipeline with `ingest_instances` ingest processes (services imported from the checkout `code`,
+    default this one), measure each rate, stop it all."""
     home = Path(f"/tmp/shopsync-e2e-{uuid.uuid4().hex[:6]}")
     ports = {n: free_port() for n in ("gateway", "mapping", "sandbox", "stores",
                                       *(f"ingest{i}" for i in range(ingest_instances)))}
@@ -188,6 +191,8 @@ async def run_layout(ingest_instances: int, rates: list[int], seconds: float, mi
                 "SHOPSYNC_MAPPING_URL": f"http://127.0.0.1:{ports['mapping']}",
                 "SHOPSYNC_STORES_OWNER_PORT": str(ports["stores"]), "SHOPSYNC_SANDBOX_PORT": str(ports["sandbox"]),
                 "SHOPSYNC_LOG_LEVEL": "WARNING", "TIKTOK_RATE_LIMIT_QPS": "10000"})
+    if code:
+        env["PYTHONPATH"] = code  # ahead of this checkout's editable install: an A/B against other code
     settings = load_settings(**{k.lower(): v for k, v in env.items()})
     await ensure_topics(settings)
     supervisor = Supervisor(home / "logs", env)
@@ -213,7 +218,8 @@ async def run_layout(ingest_instances: int, rates: list[int], seconds: float, mi
         if (broker := find_pid("kafka.Kafka")) is not None:
             pids["broker (shared)"] = broker
         warm = await measure(settings, sandbox, ports["gateway"], WARM_UP[0], WARM_UP[1], mix, None)
-        print(f"warm-up ({ingest_instances} ingest): {warm['enriched']}/{warm['qualifying']} enriched, "
+        print(f"warm-up ({ingest_instances} ingest, {code or 'this checkout'}): "
+              f"{warm['enriched']}/{warm['qualifying']} enriched, "
               f"p99 {warm['p99_ms']} ms", flush=True)
         for rate in rates:
             await asyncio.sleep(2.0)
@@ -224,11 +230,11 @@ async def run_layout(ingest_instances: int, rates: list[int], seconds: float, mi
     finally:
         supervisor.stop_all()
         await delete_prefixed_topics(settings)
-    return {"ingest_instances": ingest_instances, "rates": results}
+    return {"ingest_instances": ingest_instances, "code": code or "this checkout", "rates": results}
 
 
-async def run(seconds: float, rates: list[int], layouts: list[int], mix: bool) -> dict[str, Any]:
-    runs = [await run_layout(n, rates, seconds, mix) for n in layouts]
+async def run(seconds: float, rates: list[int], layouts: list[tuple[int, str | None]], mix: bool) -> dict[str, Any]:
+    runs = [await run_layout(n, code, rates, seconds, mix) for n, code in layouts]
     return {"seconds_per_rate": seconds, "orders": "traffic mix" if mix else "all qualifying (LA warehouse, "
             "seller-shipped, awaiting shipment, every SKU mapped)", "layouts": runs,
             "latency": "orders.enriched read by the bench minus the webhook's write to the gateway socket",
@@ -240,7 +246,8 @@ async def run(seconds: float, rates: list[int], layouts: list[int], mix: bool) -
 def main() -> None:
     seconds = float(os.environ.get("BENCH_E2E_SECONDS", "15"))
     rates = [int(r) for r in os.environ.get("BENCH_E2E_RATES", "200,500,700").split(",")]
-    layouts = [int(n) for n in os.environ.get("BENCH_E2E_LAYOUTS", "1,2").split(",")]
+    layouts = [(int(n), code or None) for n, _, code in
+               (spec.partition("@") for spec in os.environ.get("BENCH_E2E_LAYOUTS", "1,2").split(","))]
     write_result("e2e", asyncio.run(run(seconds, rates, layouts, os.environ.get("BENCH_E2E_MIX") == "1")))
 
 
