@@ -75,7 +75,6 @@ class IngestWorker:
         self._open_orders: dict[tuple[str, int, int], int] = {}  # record → its order events not yet decided
         self._failure: BaseException | None = None
         self._stop = asyncio.Event()
-        self._committing: asyncio.Task[None] | None = None  # a commit runs beside consumption, one at a time
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop`; a failed lane (an output not acknowledged) ends the run with its error."""
@@ -94,15 +93,13 @@ class IngestWorker:
                 records = [r for rs in batches.values() for r in rs]
                 if records:
                     await self.process(records)
-                self._commit_in_background()
+                await self.commit()
         finally:
             lanes = list(self._lanes.values())
             for lane in lanes:
                 lane.cancel()  # unfinished records are not committed: they are redelivered
             await asyncio.gather(*lanes, return_exceptions=True)
             with contextlib.suppress(KafkaError):
-                if self._committing is not None:
-                    await self._committing
                 await self.commit()
 
     async def process(self, records: list[ConsumerRecord]) -> None:
@@ -118,7 +115,6 @@ class IngestWorker:
             for event in events:
                 by_key.setdefault(event.key, []).append(event)
         pending: list[OrderEvent] = []  # events of records that also name an order still undecided
-        skipped = False
         for key, events in by_key.items():
             ordered = sort_out(events, self.outputs.decided_through(key))
             for event in ordered.stale:
@@ -135,13 +131,11 @@ class IngestWorker:
             reasons = None if ordered.newest is None or self._queued(latest) else self._reasons_without_fetch(latest)
             if reasons:
                 await self._publish_skip(latest, reasons)
-                skipped = True
                 self.outputs.note_decided(key, latest.update_time)
                 pending += ordered.fresh
             else:
                 self._waiting.setdefault(latest.shop_id, {}).setdefault(latest.order_id, []).extend(ordered.fresh)
-        if skipped:  # its own skips acknowledged; the lanes' outputs are theirs to wait for, not this loop's
-            await self.outputs.flush()
+        await self.outputs.flush()
         finished += self._records_done(pending)
         self._finish(finished)
         for shop_id in self._waiting:
@@ -157,15 +151,6 @@ class IngestWorker:
         if due:
             if await commit_owned(self.consumer, due):
                 self._committed.update(due)
-
-    def _commit_in_background(self) -> None:
-        """Start a commit unless one is still running (the next loop starts it then). A commit is a broker round
-        trip: awaited in the loop, every batch of webhooks would wait for the previous batch's commit."""
-        if self._committing is not None:
-            if not self._committing.done():
-                return
-            self._committing.result()  # a commit that failed fails the run, as an awaited one would
-        self._committing = asyncio.get_running_loop().create_task(self.commit())
 
     def _apply_backpressure(self) -> None:
         if self.ledger.in_flight() > MAX_IN_FLIGHT:

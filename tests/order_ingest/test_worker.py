@@ -72,26 +72,6 @@ async def test_events_that_arrive_while_the_shop_is_busy_are_coalesced_into_one_
         assert order_ids(view) == {"a1", "a2", "a3"}
 
 
-async def test_a_slow_commit_holds_up_no_webhook_and_the_offsets_follow_once_it_answers(
-        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    answered, commit = asyncio.Event(), rig.worker.consumer.commit
-
-    async def slow_commit(offsets: object = None) -> None:
-        await answered.wait()
-        await commit(offsets)
-
-    monkeypatch.setattr(rig.worker.consumer, "commit", slow_commit)
-    rig.start()
-    await rig.push(SHOP_A, "a1")
-    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
-        await view.until(lambda rs: len(rs) == 1)
-        last = await rig.push(SHOP_A, "a2")  # a1's commit is still waiting for the broker
-        await view.until(lambda rs: len(rs) == 2)
-    assert await rig.committed() is None
-    answered.set()
-    await rig.until_committed(last + 1)
-
-
 async def test_consumption_pauses_while_too_many_records_are_unfinished_and_resumes(
         rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_module, "MAX_IN_FLIGHT", 1)
