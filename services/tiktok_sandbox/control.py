@@ -20,6 +20,7 @@ ORDER_STATUS_CHANGE = 1
 PACKAGE_UPDATE = 4
 SELLER_DEAUTHORIZATION = 6
 WEBHOOK_STATUS = {"CANCELLED": "CANCEL"}  # the webhook doc spells it CANCEL; the Order API says CANCELLED
+MAX_BULK_ORDERS = 100_000
 
 
 class Control:
@@ -30,6 +31,7 @@ class Control:
     def routes(self) -> list[Route]:
         return [
             Route("/sandbox/orders", self.create_order, methods=["POST"]),
+            Route("/sandbox/orders/bulk", self.create_orders, methods=["POST"]),
             Route("/sandbox/orders/{order_id}", self.get_order, methods=["GET"]),
             Route("/sandbox/orders/{order_id}/status", self.move_order, methods=["POST"]),
             Route("/sandbox/packages", self.repack, methods=["POST"]),
@@ -61,6 +63,26 @@ class Control:
             return _bad(exc)
         self.push_status(order)
         return JSONResponse(self.world.public_order(order) | {"shop_id": order["_shop_id"]}, status_code=201)
+
+    async def create_orders(self, request: Request) -> Response:
+        """`{"shop_id"?, "count", "mix"?}`: `count` orders at once, no webhooks (a load driver pushes their
+        ORDER_STATUS_CHANGE itself); with `"mix": true` the traffic mix, else awaiting shipment from the shop's
+        default warehouse. Answers each order's webhook `data` and how it ships."""
+        try:
+            doc = await self._json(request)
+            count = doc.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_BULK_ORDERS:
+                raise WorldError(f"count must be an integer from 1 to {MAX_BULK_ORDERS}")
+            shop_id = doc.get("shop_id")
+            rng = random.Random(self.world.rng.random())
+            orders = [self.world.create_order(traffic_spec(self.world, rng, shop_id) if doc.get("mix")
+                                              else {"shop_id": shop_id}) for _ in range(count)]
+        except (WorldError, ValueError, TypeError) as exc:
+            return _bad(exc)
+        return JSONResponse({"created": len(orders), "orders": [
+            order_status_data(o) | {"shop_id": o["_shop_id"], "warehouse_id": o["warehouse_id"],
+                                    "shipping_type": o["shipping_type"], "fulfillment_type": o["fulfillment_type"]}
+            for o in orders]}, status_code=201)
 
     async def get_order(self, request: Request) -> Response:
         try:
@@ -168,18 +190,7 @@ class Control:
             target = min(total, int((time.monotonic() - started) * rate) + 1)
             while n < target:
                 n += 1
-                shop = self.world.shop(shop_id) if shop_id else rng.choice(list(self.world.shops.values()))
-                roll = rng.random()
-                warehouses = self.world.sales_warehouses(shop.id)  # most orders ship from the default warehouse
-                warehouse = warehouses[0] if rng.random() < 0.7 else rng.choice(warehouses)
-                spec: dict[str, Any] = {"shop_id": shop.id, "warehouse_id": warehouse["id"]}
-                if roll < 0.08:
-                    spec["status"] = "ON_HOLD"
-                elif roll < 0.16:
-                    spec["shipping_type"] = "TIKTOK"
-                elif roll < 0.20:
-                    spec["fulfillment_type"] = "FULFILLMENT_BY_TIKTOK"
-                order = self.world.create_order(spec)
+                order = self.world.create_order(traffic_spec(self.world, rng, shop_id))
                 created.append(order)
                 self.push_status(order)
                 if created and rng.random() < 0.05:
@@ -239,11 +250,32 @@ class Control:
         await asyncio.gather(*self.traffic, return_exceptions=True)
 
 
+def traffic_spec(world: World, rng: random.Random, shop_id: str | None) -> dict[str, Any]:
+    """One order of the traffic mix: 70% from the shop's default warehouse, 8% on hold, 8% TikTok-shipped, 4% FBT
+    (of `shop_id`, else of a random shop)."""
+    shop = world.shop(shop_id) if shop_id else rng.choice(list(world.shops.values()))
+    roll = rng.random()
+    warehouses = world.sales_warehouses(shop.id)  # most orders ship from the default warehouse
+    warehouse = warehouses[0] if rng.random() < 0.7 else rng.choice(warehouses)
+    spec: dict[str, Any] = {"shop_id": shop.id, "warehouse_id": warehouse["id"]}
+    if roll < 0.08:
+        spec["status"] = "ON_HOLD"
+    elif roll < 0.16:
+        spec["shipping_type"] = "TIKTOK"
+    elif roll < 0.20:
+        spec["fulfillment_type"] = "FULFILLMENT_BY_TIKTOK"
+    return spec
+
+
+def order_status_data(order: dict[str, Any]) -> dict[str, Any]:
+    """The `data` of the order's type-1 ORDER_STATUS_CHANGE webhook, for its current status."""
+    return {"order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
+            "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]}
+
+
 def push_order_status(pusher: WebhookPusher, order: dict[str, Any]) -> None:
     """The type-1 ORDER_STATUS_CHANGE webhook for the order's current status."""
-    pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], {
-        "order_id": order["id"], "order_status": WEBHOOK_STATUS.get(order["status"], order["status"]),
-        "is_on_hold_order": order["is_on_hold_order"], "update_time": order["update_time"]})
+    pusher.push(ORDER_STATUS_CHANGE, order["_shop_id"], order_status_data(order))
 
 
 def _pack(order: dict[str, Any], lines: list[dict[str, Any]], package_id: str) -> None:

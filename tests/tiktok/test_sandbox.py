@@ -98,6 +98,26 @@ async def test_traffic_generates_orders_with_webhooks(sandbox: Sandbox) -> None:
     await eventually(lambda: sandbox.world.state()["order_count"] >= 25, every=0.02)
 
 
+async def test_bulk_orders_are_created_without_webhooks_and_answer_their_webhook_data(sandbox: Sandbox) -> None:
+    pushes_before = len(sandbox.app.state.pusher.log)
+    plain = await sandbox.control("POST", "/sandbox/orders/bulk", {"shop_id": US_SHOP, "count": 3})
+    mixed = await sandbox.control("POST", "/sandbox/orders/bulk", {"shop_id": US_SHOP, "count": 200, "mix": True})
+    assert plain.status_code == mixed.status_code == 201
+    orders = plain.json()["orders"]
+    assert plain.json()["created"] == 3 and len({o["order_id"] for o in orders}) == 3
+    assert all(o["order_status"] == "AWAITING_SHIPMENT" and o["shop_id"] == US_SHOP for o in orders)
+    assert orders[0]["update_time"] == sandbox.world.order(orders[0]["order_id"])["update_time"]
+    mix = mixed.json()["orders"]
+    assert {o["order_status"] for o in mix} == {"AWAITING_SHIPMENT", "ON_HOLD"}
+    assert len({o["warehouse_id"] for o in mix}) > 1 and {o["shipping_type"] for o in mix} == {"SELLER", "TIKTOK"}
+    assert len(sandbox.app.state.pusher.log) == pushes_before  # the caller pushes the webhooks
+
+
+async def test_bulk_orders_refuse_a_bad_count(sandbox: Sandbox) -> None:
+    for count in (0, "5", True, 100_001):
+        assert (await sandbox.control("POST", "/sandbox/orders/bulk", {"count": count})).status_code == 400
+
+
 async def test_oauth_authorize_redirects_with_code_or_denial(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
         ok = await http.get("/open/authorize", params={"service_id": "sandbox-service", "state": "abc",
