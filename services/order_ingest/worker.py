@@ -181,31 +181,55 @@ class IngestWorker:
         return []
 
     async def _drain(self, shop_id: str) -> None:
-        """One shop's lane: fetch and decide its waiting orders until none are left."""
+        """One shop's lane: fetch and decide its waiting orders until none are left.
+
+        The acknowledgement of one batch's outputs overlaps the next batch's Get Order Detail call: a batch's
+        records are finished (committable) only once its outputs are acknowledged, and at most one batch waits."""
+        acknowledging: asyncio.Task[None] | None = None
         try:
-            while waiting := self._waiting.get(shop_id):
+            while True:
+                if not (waiting := self._waiting.get(shop_id)):
+                    if acknowledging is None:
+                        break
+                    await acknowledging  # orders that arrive meanwhile are this lane's too
+                    acknowledging = None
+                    continue
                 batch = {oid: waiting.pop(oid) for oid in list(itertools.islice(waiting, LANE_BATCH))}
                 if not waiting:
                     del self._waiting[shop_id]
                 keys = {order_key(shop_id, oid) for oid in batch}
                 self._fetching |= keys
                 try:
-                    await self._fetch_and_apply(shop_id, batch)
+                    decided = await self._fetch_and_apply(shop_id, batch)
                 finally:
                     self._fetching -= keys
+                if acknowledging is not None:
+                    await acknowledging
+                    acknowledging = None
+                if decided is not None:
+                    acknowledging = asyncio.get_running_loop().create_task(self._acknowledge(decided))
         except Exception as exc:
             self._failure = exc
             raise
         finally:
+            if acknowledging is not None and not acknowledging.done():
+                acknowledging.cancel()  # stopping: its records stay unfinished and are redelivered
             self._lanes.pop(shop_id, None)
 
-    async def _fetch_and_apply(self, shop_id: str, batch: dict[str, list[OrderEvent]]) -> None:
+    async def _acknowledge(self, events: list[OrderEvent]) -> None:
+        """Wait until the outputs published so far are acknowledged, then finish the records of `events`."""
+        await self.outputs.flush()
+        self._finish(self._records_done(events))
+
+    async def _fetch_and_apply(self, shop_id: str, batch: dict[str, list[OrderEvent]]) -> list[OrderEvent] | None:
+        """Fetch and decide `batch`; the events decided (their outputs sent, not yet acknowledged), or None when
+        stopping (the records stay unfinished and are redelivered)."""
         traced = [events[-1].traceparent for events in batch.values()]  # one call serves the orders of many traces:
         with child_span("Get Order Detail", traced[0], SpanKind.CLIENT, {"shopsync.orders": len(batch)},
                         linked=traced):  # a child of the first order's span, linked to the others'
             fetched = await self.fetcher.fetch(shop_id, list(batch), self._stop)
         if fetched is None:
-            return  # stopping: these records stay unfinished and are redelivered
+            return None
         store = self.table.stores.get(shop_id)
         remaining = dict(batch)
         for order in fetched.orders:
@@ -218,8 +242,7 @@ class IngestWorker:
                 await self._publish_skip(events[-1], fetched.store_reasons)
             else:
                 await self._dead_letter(events[-1].record, fetched.failure_of(order_id))
-        await self.outputs.flush()
-        self._finish(self._records_done([e for events in batch.values() for e in events]))
+        return [e for events in batch.values() for e in events]
 
     async def _apply(self, order: TikTokOrder, store: StoreRecord | None, event: OrderEvent) -> None:
         with bound_contextvars(trace_id=trace_id(event.traceparent), shop_id=event.shop_id, order_id=event.order_id,

@@ -248,3 +248,34 @@ async def test_a_restarted_worker_still_knows_the_notifications_its_group_finish
     tp = TopicPartition(topic_name(TIKTOK_WEBHOOKS, rig.settings.shopsync_topic_prefix), 0)
     assert await recent_notifications(rig.settings, {tp: last + 1}, window) == 1
     assert "n-before-restart" in window
+
+
+async def test_a_lane_fetches_its_next_orders_while_the_last_batch_awaits_acknowledgement(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The acknowledgement of a batch overlaps the next Get Order Detail call, yet a record is committed only once
+    its outputs are acknowledged."""
+    released, flushes, flush = asyncio.Event(), [], rig.worker.outputs.flush
+
+    async def held_flush() -> None:
+        if rig.worker.outputs.accepted_before(f"{SHOP_A}:a1") and not flushes:  # the lane acknowledging a1
+            flushes.append(1)
+            await released.wait()
+        await flush()
+
+    monkeypatch.setattr(rig.worker.outputs, "flush", held_flush)
+    rig.tiktok.order_answers[SHOP_A] = busy = Storm()
+    rig.start()
+    try:
+        first = await rig.push(SHOP_A, "a1")
+        await eventually(lambda: rig.tiktok.order_calls, within=20, what="a1 being fetched")
+        last = await rig.push(SHOP_A, "a2")
+        await eventually(lambda: rig.worker.ledger.in_flight() >= 2, within=20, what="a2 waiting behind a1's fetch")
+        busy.lift()
+        await eventually(lambda: flushes, within=20, what="a1 decided, its acknowledgement awaited")
+        await eventually(lambda: len(rig.tiktok.order_calls) == 2, within=20,
+                         what="a2 fetched while a1's acknowledgement is held")
+        assert rig.tiktok.order_calls == [(SHOP_A, ["a1"]), (SHOP_A, ["a2"])]
+        assert await rig.committed() in (None, first)  # neither record is committed before a1's outputs are acked
+    finally:
+        released.set()
+    await rig.until_committed(last + 1)
