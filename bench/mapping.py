@@ -26,6 +26,7 @@ from shared.envelope import CloudEvent, rfc3339, to_headers
 from shared.kafka import create_consumer, create_producer
 from shared.mappings import Mapping, mapping_key
 from shared.orders import ACTIVE, CE_SOURCE_INGEST, CE_TYPE_INGESTED, IngestedOrder, OrderLine, sku_quantities
+from shared.process import tune_gc
 from shared.settings import Settings, load_settings
 from shared.topics import ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
 from shared.tracing import new_traceparent
@@ -117,7 +118,7 @@ async def passthrough(settings: Settings, n: int, sink_prefix: str) -> float:
         while copied < n:
             batches = await consumer.getmany(timeout_ms=100, max_records=1000)
             started = started or time.perf_counter()
-            futures = [await producer.send(sink, r.value, key=r.key, headers=r.headers)
+            futures = [await producer.send(sink, r.value, key=r.key, headers=list(r.headers))
                        for records in batches.values() for r in records]
             await asyncio.gather(*futures)
             copied += len(futures)
@@ -197,6 +198,7 @@ async def run(n: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
+    tune_gc()  # as the mapping process does (`app_factory`); the passthrough shares the process and the setting
     write_result("mapping", asyncio.run(run(int(os.environ.get("BENCH_ORDERS", "100000")),
                                             int(os.environ.get("BENCH_ROUNDS", "2")))))
 

@@ -13,7 +13,7 @@ from services.mapping.service import GROUP, MappingMetrics, MappingService
 from shared.admin import serve
 from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
-from shared.process import exit_if_failed
+from shared.process import exit_if_failed, tune_gc
 from shared.settings import Settings
 from shared.topics import topic_name
 
@@ -55,4 +55,6 @@ def app_factory() -> Starlette:
     configure_logging(settings.shopsync_log_level,
                       "json" if settings.shopsync_log_format == "auto" else settings.shopsync_log_format)
     configure_tracing("shopsync-mapping")
-    return build_app(settings)[0]
+    app = build_app(settings)[0]
+    tune_gc()
+    return app
