@@ -20,7 +20,7 @@ import orjson
 
 from bench.common import write_result
 from services.mapping.service import MappingService
-from services.mapping.wiring import build_service
+from services.mapping.wiring import GC_YOUNG_THRESHOLD, build_service
 from shared.admin import serve
 from shared.envelope import CloudEvent, rfc3339, to_headers
 from shared.kafka import create_consumer, create_producer
@@ -198,7 +198,7 @@ async def run(n: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    tune_gc()  # as the mapping process does (`app_factory`); the passthrough shares the process and the setting
+    tune_gc(GC_YOUNG_THRESHOLD)  # as the mapping process does (`app_factory`); the passthrough shares the process
     write_result("mapping", asyncio.run(run(int(os.environ.get("BENCH_ORDERS", "100000")),
                                             int(os.environ.get("BENCH_ROUNDS", "2")))))
 

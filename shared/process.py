@@ -27,14 +27,15 @@ def exit_if_failed(service: str) -> Callable[[asyncio.Task[None]], None]:
     return callback
 
 
-def tune_gc() -> None:
-    """Collect less often, and never walk what start-up built again (it lives as long as the process).
+def tune_gc(young: int = 10_000) -> None:
+    """Collect less often (a young collection every `young` net allocations), and never walk what start-up built
+    again (it lives as long as the process).
 
     With CPython's defaults (700, 10, 10) a loaded gateway spent ~9% of its time in the cyclic GC, and each full
     collection (~60 ms, several every 10 s) stalled every request in progress: it was the p99. The mapping service,
-    which keeps every open order in memory, spent ~30% of its enrichment CPU there. Requests and records make few
+    which keeps every open order in memory, spent ~20% of its enrichment CPU there. Requests and records make few
     cycles (reference counting frees nearly everything), so young collections every 10,000 allocations suffice.
     """
     gc.collect()
-    gc.set_threshold(10_000, 10, 10)
+    gc.set_threshold(young, 10, 10)
     gc.freeze()

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 from services.mapping.enrich import CAUSES, Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
 from shared.dlq import send_to_dlq
-from shared.envelope import EventHeaders, header_map, rfc3339
+from shared.envelope import EventHeaders, Headers, rfc3339
 from shared.kafka import commit_owned, read_to_end
 from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
@@ -180,15 +180,14 @@ class MappingService:
             await send_to_dlq(self.producer, self.settings, record,
                               f"undecodable_order: {exc.__class__.__name__}: {exc}", time.time())
             return True
-        headers = header_map(record.headers)
-        received = headers.get("traceparent")
+        received, replay_id, force = _read_headers(record.headers)
         # no log line is written while a record is enriched: its trace, shop and order are not bound to the log
         # context (binding them for nothing cost ~2.3 us, ~5% of the record's CPU)
         with child_span("consume", received, SpanKind.CONSUMER,
                         {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}
                         if tracer() is not None else None) as own:
-            return await self._enrich_record(order, record.partition, own or received, headers.get(REPLAY_ID),
-                                             generation, force=headers.get(REPLAY_FORCE) == "1")
+            return await self._enrich_record(order, record.partition, own or received, replay_id, generation,
+                                             force=force)
 
     async def _enrich_record(self, order: IngestedOrder, partition: int, traceparent: str | None,
                              replay_id: str | None, generation: int | None, force: bool = False) -> bool:
@@ -292,6 +291,21 @@ class MappingService:
             await self.flush()
         log.info("partitions_restored", partitions=sorted(partitions), orders=len(latest),
                  open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
+
+
+def _read_headers(headers: Headers | None) -> tuple[str | None, str | None, bool]:
+    """(traceparent, replay id, forced replay) of an `orders.ingested` record, read as `header_map` would (last
+    value wins, undecodable bytes replaced) without decoding the other headers."""
+    traceparent = replay_id = force = None
+    for name, value in headers or ():
+        if name == "traceparent":
+            traceparent = value
+        elif name == REPLAY_ID:
+            replay_id = value
+        elif name == REPLAY_FORCE:
+            force = value
+    return (traceparent.decode("utf-8", "replace") if traceparent is not None else None,
+            replay_id.decode("utf-8", "replace") if replay_id is not None else None, force == b"1")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: its base class is Any
