@@ -90,51 +90,54 @@ async def count_until(settings: Settings, topic: str, target: int, predicate=Non
         await consumer.stop()
 
 
-async def emitted_progress(service: MappingService, n: int) -> tuple[float, float]:
+async def emitted_progress(service: MappingService, n: int) -> tuple[float, float, float]:
     """(first, last) time the service's own counter of published enrichments moved, up to n (no reader in the loop,
-    like the passthrough)."""
-    first = 0.0
+    like the passthrough), and the process's CPU seconds in between."""
+    first = cpu = 0.0
     while True:
         emitted = service.metrics.registry.get_sample_value("mapping_enriched_emitted_total",
                                                             {"cause": "order_update"}) or 0
         if emitted and not first:
-            first = time.perf_counter()
+            first, cpu = time.perf_counter(), time.process_time()
         if emitted >= n:
             await service.flush()
-            return first, time.perf_counter()
+            return first, time.perf_counter(), time.process_time() - cpu
         await asyncio.sleep(0.02)
 
 
-async def passthrough(settings: Settings, n: int, sink_prefix: str) -> float:
-    """A plain consumer group copying orders.ingested to a scratch topic: records/s."""
+async def passthrough(settings: Settings, n: int, sink_prefix: str) -> tuple[float, float]:
+    """A plain consumer group copying orders.ingested to a scratch topic: (records/s, CPU µs per record)."""
     sink = topic_name(ORDERS_ENRICHED, sink_prefix)
     consumer = create_consumer(settings, f"pass-{uuid.uuid4().hex[:6]}", ORDERS_INGESTED)
     producer = create_producer(settings)
     await consumer.start()
     await producer.start()
-    started = None
+    started: float | None = None
+    cpu = 0.0
     copied = 0
     try:
         while copied < n:
             batches = await consumer.getmany(timeout_ms=100, max_records=1000)
-            started = started or time.perf_counter()
+            if started is None:
+                started, cpu = time.perf_counter(), time.process_time()
             futures = [await producer.send(sink, r.value, key=r.key, headers=list(r.headers))
                        for records in batches.values() for r in records]
             await asyncio.gather(*futures)
             copied += len(futures)
             await consumer.commit()
-        return n / (time.perf_counter() - (started or time.perf_counter()))
+        return n / (time.perf_counter() - (started or time.perf_counter())), (time.process_time() - cpu) / n * 1e6
     finally:
         await producer.stop()
         await consumer.stop()
 
 
-async def enrichment(settings: Settings, n: int) -> tuple[float, MappingService, asyncio.Task[None]]:
-    """A fresh service enriching the n orders of `settings`' prefix: (orders/s in steady state, service, its task)."""
+async def enrichment(settings: Settings, n: int) -> tuple[float, float, MappingService, asyncio.Task[None]]:
+    """A fresh service enriching the n orders of `settings`' prefix: (orders/s in steady state, CPU µs per order,
+    service, its task)."""
     service = build_service(settings)
     task = asyncio.create_task(serve(service))
-    first, last = await emitted_progress(service, n)
-    return n / (last - first), service, task  # steady state: start-up and partition restore are not enrichment
+    first, last, cpu = await emitted_progress(service, n)
+    return n / (last - first), cpu / n * 1e6, service, task  # steady state: start-up and restore are not enrichment
 
 
 async def run(n: int, rounds: int) -> dict[str, object]:
@@ -150,12 +153,15 @@ async def run(n: int, rounds: int) -> dict[str, object]:
 
     ceilings: list[float] = []
     rates: list[float] = []
+    cpus: list[tuple[float, float]] = []  # (passthrough, enrichment) CPU µs per record
     for r, settings in enumerate(all_settings):  # A B A B: the machine's drift hits both alike
-        ceilings.append(await passthrough(settings, n, pass_settings.shopsync_topic_prefix))
-        rate, service, task = await enrichment(settings, n)
+        ceiling, pass_cpu = await passthrough(settings, n, pass_settings.shopsync_topic_prefix)
+        rate, enrich_cpu, service, task = await enrichment(settings, n)
+        ceilings.append(ceiling)
         rates.append(rate)
-        print(f"round {r + 1}: passthrough {ceilings[-1]:.0f} records/s, enrichment {rate:.0f} orders/s, "
-              f"ratio {rate / ceilings[-1]:.3f}", flush=True)
+        cpus.append((pass_cpu, enrich_cpu))
+        print(f"round {r + 1}: passthrough {ceiling:.0f} records/s ({pass_cpu:.1f} us CPU each), enrichment "
+              f"{rate:.0f} orders/s ({enrich_cpu:.1f} us CPU each), ratio {rate / ceiling:.3f}", flush=True)
         if r < rounds - 1:
             service.stop()
             await task
@@ -193,7 +199,9 @@ async def run(n: int, rounds: int) -> dict[str, object]:
             "enrichment_orders_per_s": round(enrich_rate), "passthrough_records_per_s": round(ceiling),
             "ratio_enrichment_over_passthrough": round(enrich_rate / ceiling, 3),
             "rounds": [{"passthrough_records_per_s": round(c), "enrichment_orders_per_s": round(e),
-                        "ratio": round(e / c, 3)} for c, e in zip(ceilings, rates, strict=True)],
+                        "ratio": round(e / c, 3), "passthrough_cpu_us_per_record": round(pc, 1),
+                        "enrichment_cpu_us_per_order": round(ec, 1)}
+                       for c, e, (pc, ec) in zip(ceilings, rates, cpus, strict=True)],
             "aims": {"reemit_seconds": "< 2", "ratio": ">= 0.5"}}
 
 
