@@ -7,7 +7,7 @@ moved warehouse — `withdrawn_reason` says which).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Lifecycle = Literal["active", "withdrawn"]
@@ -40,6 +40,11 @@ class OrderLine:
     original_price: str | None = None
     package_id: str | None = None  # TikTok's package holding the line; None until TikTok packs it
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"line_id": self.line_id, "sku_id": self.sku_id, "seller_sku": self.seller_sku,
+                "product_id": self.product_id, "product_name": self.product_name, "sku_name": self.sku_name,
+                "sale_price": self.sale_price, "original_price": self.original_price, "package_id": self.package_id}
+
 
 @dataclass(slots=True)
 class SkuQuantity:
@@ -48,6 +53,9 @@ class SkuQuantity:
     sku_id: str
     seller_sku: str
     quantity: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sku_id": self.sku_id, "seller_sku": self.seller_sku, "quantity": self.quantity}
 
 
 @dataclass(slots=True)
@@ -59,6 +67,11 @@ class Recipient:
     address_line2: str | None = None
     postal_code: str | None = None
     region_code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "phone_number": self.phone_number, "full_address": self.full_address,
+                "address_line1": self.address_line1, "address_line2": self.address_line2,
+                "postal_code": self.postal_code, "region_code": self.region_code}
 
 
 @dataclass(slots=True)
@@ -93,14 +106,21 @@ class IngestedOrder:
         return order_key(self.shop_id, self.order_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """A fresh plain dict (JSON-ready). Explicit rather than `dataclasses.asdict`, which deep-copies every
-        value and was 80% of enrichment time."""
-        doc = {name: getattr(self, name) for name in _ORDER_FIELDS}
-        doc["lines"] = [_plain(line) for line in self.lines]
-        doc["sku_quantities"] = [_plain(q) for q in self.sku_quantities]
-        doc["recipient"] = _plain(self.recipient) if self.recipient is not None else None
-        doc["extra"] = dict(self.extra)
-        return doc
+        """A fresh plain dict (JSON-ready), keys in field order. Spelled out rather than `dataclasses.asdict`
+        (which deep-copies every value and was 80% of enrichment time) or a loop over the fields (twice as slow as
+        a literal); `test_to_dict_has_every_field_in_order` keeps the literals in step with the fields."""
+        return {
+            "shop_id": self.shop_id, "order_id": self.order_id, "order_version": self.order_version,
+            "lifecycle": self.lifecycle, "status": self.status, "store_nickname": self.store_nickname,
+            "warehouse_id": self.warehouse_id, "shipping_type": self.shipping_type,
+            "fulfillment_type": self.fulfillment_type, "lines": [line.to_dict() for line in self.lines],
+            "sku_quantities": [q.to_dict() for q in self.sku_quantities],
+            "recipient": self.recipient.to_dict() if self.recipient is not None else None,
+            "currency": self.currency, "create_time": self.create_time, "paid_time": self.paid_time,
+            "rts_sla_time": self.rts_sla_time, "shipping_due_time": self.shipping_due_time,
+            "collection_due_time": self.collection_due_time, "delivery_due_time": self.delivery_due_time,
+            "withdrawn_reason": self.withdrawn_reason, "ingested_at": self.ingested_at, "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestedOrder:
@@ -130,13 +150,6 @@ class IngestedOrder:
             ingested_at=raw.get("ingested_at"),
             extra=dict(raw.get("extra") or {}),
         )
-
-
-_ORDER_FIELDS = tuple(f.name for f in fields(IngestedOrder))
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 def _lifecycle(value: object) -> Lifecycle:

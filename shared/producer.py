@@ -322,7 +322,9 @@ class Outbox:
         pending = list(self._pending)
         if not pending:
             return
-        await asyncio.wait([p.future for p in pending])
+        for sent in pending:  # the broker answers a batch at once: one wait per batch, not a callback per record
+            if not sent.future.done():
+                await asyncio.wait((sent.future,))
         acknowledged_after: set[tuple[str, bytes | None]] = set()
         failed: list[_Sent] = []
         for sent in reversed(pending):

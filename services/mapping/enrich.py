@@ -16,6 +16,7 @@ from shared.mappings import Mapping, mapping_key
 from shared.orders import WITHDRAWN, IngestedOrder
 
 Cause = Literal["order_update", "mapping_change", "replay"]
+CAUSES: tuple[Cause, ...] = ("order_update", "mapping_change", "replay")
 VOLATILE = ("revision", "cause", "enriched_at", "ingested_at", "mapping_versions")
 
 

@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Counter
-from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from services.mapping.enrich import Cause, content_hash, enrich
+from services.mapping.enrich import CAUSES, Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
 from shared.dlq import send_to_dlq
-from shared.envelope import CloudEvent, header_map, rfc3339, to_headers
+from shared.envelope import EventHeaders, Headers, rfc3339
 from shared.kafka import commit_owned, read_to_end
 from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
@@ -32,15 +32,16 @@ from shared.mappings import Mapping, split_mapping_key
 from shared.orders import ACTIVE, CE_TYPE_ENRICHED, CE_TYPE_WITHDRAWN, IngestedOrder
 from shared.producer import Outbox, Sender
 from shared.settings import Settings
-from shared.telemetry import child_span
+from shared.telemetry import child_span, tracer
 from shared.topics import MAPPINGS, ORDERS_ENRICHED, ORDERS_INGESTED, topic_name
-from shared.tracing import child_traceparent, trace_id
+from shared.tracing import child_traceparent
 
 log = get_logger("mapping")
 GROUP = "shopsync-mapping"
 REPLAY_ID = "replay_id"
 REPLAY_FORCE = "shopsync_replay_force"
 CE_SOURCE = "shopsync/mapping"
+_CAUSE_HEADERS = {cause: ("shopsync_cause", cause.encode()) for cause in CAUSES}
 
 
 class MappingMetrics:
@@ -91,6 +92,10 @@ class MappingService:
         self.lock = asyncio.Lock()
         self.ready = asyncio.Event()  # joined the group and restored what it owns
         self._enriched_topic = topic_name(ORDERS_ENRICHED, settings.shopsync_topic_prefix)
+        self._enriched_events = EventHeaders(CE_SOURCE, CE_TYPE_ENRICHED)
+        self._withdrawn_events = EventHeaders(CE_SOURCE, CE_TYPE_WITHDRAWN)
+        self._publish_attributes: dict[str, dict[str, AttributeValue]] = {
+            cause: {"messaging.destination.name": self._enriched_topic, "shopsync.cause": cause} for cause in CAUSES}
         self._outbox = Outbox(producer)
         self._stop = asyncio.Event()
         self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
@@ -175,18 +180,14 @@ class MappingService:
             await send_to_dlq(self.producer, self.settings, record,
                               f"undecodable_order: {exc.__class__.__name__}: {exc}", time.time())
             return True
-        headers = header_map(record.headers)
-        replay_id = headers.get(REPLAY_ID)
-        # log lines of this record's processing carry its trace (bound by hand: the context manager cost ~8% here)
-        received = headers.get("traceparent")
-        tokens = bind_contextvars(trace_id=trace_id(received), shop_id=order.shop_id, order_id=order.order_id)
-        try:
-            where = {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}
-            with child_span("consume", received, SpanKind.CONSUMER, where) as own:
-                return await self._enrich_record(order, record.partition, own or received, replay_id, generation,
-                                                 force=headers.get(REPLAY_FORCE) == "1")
-        finally:
-            reset_contextvars(**tokens)
+        received, replay_id, force = _read_headers(record.headers)
+        # no log line is written while a record is enriched: its trace, shop and order are not bound to the log
+        # context (binding them for nothing cost ~2.3 us, ~5% of the record's CPU)
+        with child_span("consume", received, SpanKind.CONSUMER,
+                        {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}
+                        if tracer() is not None else None) as own:
+            return await self._enrich_record(order, record.partition, own or received, replay_id, generation,
+                                             force=force)
 
     async def _enrich_record(self, order: IngestedOrder, partition: int, traceparent: str | None,
                              replay_id: str | None, generation: int | None, force: bool = False) -> bool:
@@ -214,15 +215,15 @@ class MappingService:
             return False
         revision = (last.revision if last else 0) + 1
         now = rfc3339(time.time())
-        value = orjson.dumps({**content, "revision": revision, "cause": cause, "enriched_at": now})
-        event = CloudEvent(id=f"{key}:r{revision}", source=CE_SOURCE,
-                           type=CE_TYPE_ENRICHED if order.lifecycle == ACTIVE else CE_TYPE_WITHDRAWN,
-                           data=value, time=now, subject=key)
-        with child_span("publish", traceparent, SpanKind.PRODUCER,
-                        {"messaging.destination.name": self._enriched_topic, "shopsync.cause": cause}) as own:
-            headers = [("shopsync_cause", cause), ("traceparent", own or child_traceparent(traceparent)),
-                       *(extra_headers or [])]
-            await self._outbox.send(self._enriched_topic, value, key.encode(), to_headers(event, headers))
+        content["revision"], content["cause"], content["enriched_at"] = revision, cause, now
+        value = orjson.dumps(content)
+        events = self._enriched_events if order.lifecycle == ACTIVE else self._withdrawn_events
+        with child_span("publish", traceparent, SpanKind.PRODUCER, self._publish_attributes[cause]) as own:
+            headers = [_CAUSE_HEADERS[cause], ("traceparent", (own or child_traceparent(traceparent)).encode())]
+            if extra_headers:
+                headers.extend((name, text.encode()) for name, text in extra_headers)
+            await self._outbox.send(self._enriched_topic, value, key.encode(),
+                                    events.headers(f"{key}:r{revision}", now, key, headers))
         self.state.emitted[key] = Emitted(revision, digest)
         self.metrics.count_emitted(cause, content)
         return True
@@ -290,6 +291,21 @@ class MappingService:
             await self.flush()
         log.info("partitions_restored", partitions=sorted(partitions), orders=len(latest),
                  open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
+
+
+def _read_headers(headers: Headers | None) -> tuple[str | None, str | None, bool]:
+    """(traceparent, replay id, forced replay) of an `orders.ingested` record, read as `header_map` would (last
+    value wins, undecodable bytes replaced) without decoding the other headers."""
+    traceparent = replay_id = force = None
+    for name, value in headers or ():
+        if name == "traceparent":
+            traceparent = value
+        elif name == REPLAY_ID:
+            replay_id = value
+        elif name == REPLAY_FORCE:
+            force = value
+    return (traceparent.decode("utf-8", "replace") if traceparent is not None else None,
+            replay_id.decode("utf-8", "replace") if replay_id is not None else None, force == b"1")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: its base class is Any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
@@ -14,6 +13,7 @@ from services.webhook_gateway.oauth import oauth_routes
 from services.webhook_gateway.publisher import KafkaPublisher
 from shared.kafka import create_managed_producer
 from shared.logging import configure_logging
+from shared.process import tune_gc
 from shared.settings import Settings, load_settings
 from shared.telemetry import configure_tracing
 from shared.topics import TIKTOK_WEBHOOKS, topic_name
@@ -39,14 +39,3 @@ def app_factory() -> Starlette:
     tune_gc()
     return app
 
-
-def tune_gc() -> None:
-    """Collect less often, and never walk what start-up built again (it lives as long as the process).
-
-    With CPython's defaults (700, 10, 10) a loaded gateway spent ~9% of its time in the cyclic GC, and each full
-    collection (~60 ms, several every 10 s) stalled every request in progress: it was the p99. Requests make few
-    cycles (reference counting frees nearly everything), so young collections every 10,000 allocations suffice.
-    """
-    gc.collect()
-    gc.set_threshold(10_000, 10, 10)
-    gc.freeze()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.envelope import CloudEvent, EnvelopeError, from_record, rfc3339, to_headers
+from shared.envelope import CloudEvent, EnvelopeError, EventHeaders, from_record, rfc3339, to_headers
 
 
 def test_headers_round_trip_with_extensions_and_plain_headers() -> None:
@@ -41,3 +41,12 @@ def test_rfc3339_formats_utc() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
     assert rfc3339(1.5) == "1970-01-01T00:00:01.500000Z"
     assert rfc3339(datetime(2026, 11, 25, 12, 0, tzinfo=UTC)) == "2026-11-25T12:00:00Z"
+
+
+def test_event_headers_are_the_headers_to_headers_builds() -> None:
+    event = CloudEvent(id="s:o:r2", source="shopsync/mapping", type="shopsync.order.enriched", data=b"{}",
+                       time="2026-11-25T10:00:00.5Z", subject="s:o")
+    extra = [("shopsync_cause", "order_update"), ("traceparent", "00-" + "1" * 32 + "-" + "2" * 16 + "-01")]
+    built = EventHeaders(event.source, event.type).headers(event.id, "2026-11-25T10:00:00.5Z", "s:o",
+                                                           [(name, value.encode()) for name, value in extra])
+    assert built == to_headers(event, extra)
