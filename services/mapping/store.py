@@ -1,0 +1,235 @@
+"""The mapping service's local state store: SQLite, one file per consumer group.
+
+It holds, per `orders.ingested` partition, what `OrderState` needs (order versions, last emitted revision and
+content hash, the open orders' documents and their (shop, seller SKU) index) and a checkpoint: the offsets of
+`orders.ingested` and `orders.enriched` up to which the rows reflect the topics, plus, per mapping key, the offset
+of the `shopsync.mappings` record the stored enrichments reflect. Rows and checkpoint are written in one
+transaction, so a restart restores from the store and reads only the topics' tails after the checkpoint.
+
+SQLite because it ships with Python (no wheel to maintain), is crash-safe (WAL), and does what the restore needs:
+a bulk load of small rows (~2 µs/row) and indexed look-ups of the few orders a mapping change affects. Writes are
+synchronous and never span an `await`, so two services in one process can share a file without deadlocking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.logging import get_logger
+
+log = get_logger("mapping.store")
+SCHEMA_VERSION = "1"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    # every order seen: the newest version, the last emitted revision and content hash
+    "CREATE TABLE IF NOT EXISTS orders(key TEXT PRIMARY KEY, partition INTEGER NOT NULL, version INTEGER, "
+    "revision INTEGER, hash TEXT) WITHOUT ROWID",
+    # open orders only: the `orders.ingested` document, by a 64-bit hash of the key (`kh`) then the key itself
+    "CREATE TABLE IF NOT EXISTS docs(kh INTEGER NOT NULL, key TEXT NOT NULL, partition INTEGER NOT NULL, "
+    "doc BLOB NOT NULL, PRIMARY KEY(kh, key)) WITHOUT ROWID",
+    # (shop, seller SKU) hash → order key hash; may hold stale pairs, which `affected` filters out
+    "CREATE TABLE IF NOT EXISTS skus(h INTEGER NOT NULL, kh INTEGER NOT NULL, PRIMARY KEY(h, kh)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sku_names(shop TEXT NOT NULL, sku_id TEXT NOT NULL, seller_sku TEXT NOT NULL, "
+    "name TEXT NOT NULL, PRIMARY KEY(shop, sku_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS checkpoints(partition INTEGER PRIMARY KEY, ingested INTEGER NOT NULL, "
+    "enriched INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS mapping_seen(partition INTEGER NOT NULL, key TEXT NOT NULL, "
+    "offset INTEGER NOT NULL, PRIMARY KEY(partition, key)) WITHOUT ROWID",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Next offsets of `orders.ingested` and `orders.enriched` the store does not reflect yet (one partition)."""
+
+    ingested: int
+    enriched: int
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows to write in one transaction (built by `OrderState`)."""
+
+    orders: list[tuple[str, int, int | None, int | None, str | None]]  # key, partition, version, revision, hash
+    docs: list[tuple[int, str, int, bytes]]  # kh, key, partition, doc
+    closed: list[tuple[int, str]]  # kh, key of orders no longer open
+    skus: list[tuple[int, int]]  # h, kh
+    stale_skus: list[tuple[int, int]]
+    sku_names: list[tuple[str, str, str, str]]
+
+
+def key_hash(key: str) -> int:
+    """A stable signed 64-bit hash of an order key (SQLite integers are signed)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def sku_hash(shop_id: str, seller_sku: str) -> int:
+    """A stable hash of (shop, seller SKU); collisions only add candidates that `affected` filters out."""
+    return zlib.crc32(f"{shop_id}\x00{seller_sku}".encode())
+
+
+class StateStore:
+    """Synchronous SQLite access; `StateStore.open(None)` is an in-memory store (tests, one-off services)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self.db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | None) -> StateStore:
+        """Open (or create) the store at `path`; a corrupt or foreign file is set aside and a new one started."""
+        if path is None:
+            return cls._connect(None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            log.warning("state_store_unusable", path=str(path), error=str(exc))
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return cls._connect(path)
+
+    @classmethod
+    def _connect(cls, path: Path | None) -> StateStore:
+        db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            if path is not None:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after a crash
+            db.execute("PRAGMA cache_size = -65536")
+            db.execute("PRAGMA quick_check").fetchone()
+            version = cls._schema_version(db)
+            if version not in (None, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"schema version {version}, expected {SCHEMA_VERSION}")
+            with _transaction(db):
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, path)
+
+    @staticmethod
+    def _schema_version(db: sqlite3.Connection) -> str | None:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            return None
+        row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- reads -----------------------------------------------------------------------------------------------
+    def checkpoints(self, partitions: Iterable[int]) -> dict[int, Checkpoint]:
+        wanted = sorted(partitions)
+        rows = self.db.execute(f"SELECT partition, ingested, enriched FROM checkpoints WHERE partition IN "
+                               f"({_marks(wanted)})", wanted)
+        return {p: Checkpoint(i, e) for p, i, e in rows}
+
+    def order_rows(self, partitions: Iterable[int]) -> Iterator[tuple[str, int, int | None, int | None, str | None]]:
+        """(key, partition, version, revision, hash) of every order of `partitions`."""
+        wanted = sorted(partitions)
+        return iter(self.db.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
+                                    f"IN ({_marks(wanted)})", wanted))
+
+    def sku_names(self) -> Iterator[tuple[str, str, str, str]]:
+        return iter(self.db.execute("SELECT shop, sku_id, seller_sku, name FROM sku_names"))
+
+    def doc(self, key: str) -> tuple[int, bytes] | None:
+        """(partition, document) of an open order."""
+        row = self.db.execute("SELECT partition, doc FROM docs WHERE kh = ? AND key = ?",
+                              (key_hash(key), key)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def docs(self, keys: Iterable[str]) -> Iterator[tuple[str, int, bytes]]:
+        """(key, partition, document) of those of `keys` that are open orders."""
+        for key in keys:
+            found = self.doc(key)
+            if found is not None:
+                yield key, found[0], found[1]
+
+    def docs_by_sku(self, shop_id: str, seller_sku: str) -> Iterator[tuple[str, int, bytes]]:
+        """(key, partition, document) of open orders that may carry (shop, seller SKU): check the document."""
+        return iter(self.db.execute("SELECT d.key, d.partition, d.doc FROM skus s JOIN docs d ON d.kh = s.kh "
+                                    "WHERE s.h = ?", (sku_hash(shop_id, seller_sku),)))
+
+    def open_keys(self, partitions: Iterable[int]) -> list[str]:
+        wanted = sorted(partitions)
+        return [k for (k,) in self.db.execute(f"SELECT key FROM docs WHERE partition IN ({_marks(wanted)})",
+                                              wanted)]
+
+    def keys_of(self, partitions: Iterable[int]) -> list[str]:
+        wanted = sorted(partitions)
+        return [k for (k,) in self.db.execute(f"SELECT key FROM orders WHERE partition IN ({_marks(wanted)})",
+                                              wanted)]
+
+    def mapping_seen(self, partition: int) -> dict[str, int]:
+        """Mapping key → offset of the mapping record the partition's stored enrichments reflect."""
+        return dict(self.db.execute("SELECT key, offset FROM mapping_seen WHERE partition = ?", (partition,)))
+
+    # ---- writes ----------------------------------------------------------------------------------------------
+    def write(self, batch: Batch, *, checkpoints: dict[int, Checkpoint] | None = None,
+              advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[int, dict[str, int]] | None = None,
+              replace_mapping_seen: bool = False, forget: Iterable[int] = ()) -> None:
+        """Write `batch` and the checkpoints in one transaction. `checkpoints` sets them (a restore), `advance`
+        moves existing ones forward (a partition that was never restored gets none). `forget` deletes the
+        partitions' rows first; `replace_mapping_seen` replaces the partitions' mapping offsets, not upserts."""
+        db = self.db
+        with _transaction(db):
+            for partition in forget:
+                self._forget(partition)
+            if batch.closed:
+                db.executemany("DELETE FROM docs WHERE kh = ? AND key = ?", batch.closed)
+            if batch.docs:
+                db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)", batch.docs)
+            if batch.stale_skus:
+                db.executemany("DELETE FROM skus WHERE h = ? AND kh = ?", batch.stale_skus)
+            if batch.skus:
+                db.executemany("INSERT OR IGNORE INTO skus VALUES (?, ?)", batch.skus)
+            if batch.sku_names:
+                db.executemany("INSERT OR REPLACE INTO sku_names VALUES (?, ?, ?, ?)", batch.sku_names)
+            if batch.orders:
+                db.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?)", batch.orders)
+            for partition, checkpoint in (checkpoints or {}).items():
+                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                           (partition, checkpoint.ingested, checkpoint.enriched))
+            for partition, checkpoint in (advance or {}).items():
+                db.execute("UPDATE checkpoints SET ingested = max(ingested, ?), enriched = max(enriched, ?) "
+                           "WHERE partition = ?", (checkpoint.ingested, checkpoint.enriched, partition))
+            for partition, seen in (mapping_seen or {}).items():
+                if replace_mapping_seen:
+                    db.execute("DELETE FROM mapping_seen WHERE partition = ?", (partition,))
+                db.executemany("INSERT OR REPLACE INTO mapping_seen VALUES (?, ?, ?)",
+                               [(partition, key, offset) for key, offset in seen.items()])
+
+    def _forget(self, partition: int) -> None:
+        db = self.db
+        db.execute("DELETE FROM checkpoints WHERE partition = ?", (partition,))
+        db.execute("DELETE FROM mapping_seen WHERE partition = ?", (partition,))
+        db.execute("DELETE FROM orders WHERE partition = ?", (partition,))
+        # sku pairs of the partition's orders become stale (no doc): `affected` ignores them
+        db.execute("DELETE FROM docs WHERE partition = ?", (partition,))
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _marks(values: list[int]) -> str:
+    return ",".join("?" * len(values)) or "NULL"
