@@ -43,6 +43,7 @@ REPLAY_ID = "replay_id"
 REPLAY_FORCE = "shopsync_replay_force"
 CE_SOURCE = "shopsync/mapping"
 ENRICHED_CHECKPOINT_EVERY_S = 5.0  # how often a checkpoint re-reads the `orders.enriched` ends (one round trip)
+ENRICHED_READ_TIMEOUT_S = 5.0
 
 
 class MappingMetrics:
@@ -97,7 +98,7 @@ class MappingService:
         self._stop = asyncio.Event()
         self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
         self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
-        self.records_restored = 0  # distinct orders and emissions read from the topics by restores
+        self.restore_reads = {ORDERS_INGESTED: 0, ORDERS_ENRICHED: 0}  # distinct keys restores read per topic
         self._enriched_read_at = 0.0
 
     @property
@@ -134,8 +135,7 @@ class MappingService:
 
     async def _close(self) -> None:
         with contextlib.suppress(KafkaError):  # what was enriched is on the topic before the group moves on
-            await self.flush()
-            self.state.save()
+            await self.checkpoint({}, read_enriched=True)  # a restart reads only what others wrote after this
         await self.consumer.stop()
         await self.producer.stop()
 
@@ -351,7 +351,7 @@ class MappingService:
             kept = latest.get(order.key)
             if kept is None or kept[0].order_version <= order.order_version:
                 latest[order.key] = (order, record.partition)
-        self.records_restored += len(latest)
+        self.restore_reads[ORDERS_INGESTED] += len(latest)
         return latest
 
     async def _emissions(self, partitions: set[int], start: dict[int, int] | None = None,
@@ -370,22 +370,25 @@ class MappingService:
             kept = emitted.get(key)
             if kept is None or kept[1].revision < found.revision:
                 emitted[key] = (record.partition, found)
-        self.records_restored += len(emitted)
+        self.restore_reads[ORDERS_ENRICHED] += len(emitted)
         return emitted
 
-    async def checkpoint(self, consumed: dict[int, int]) -> None:
+    async def checkpoint(self, consumed: dict[int, int], read_enriched: bool = False) -> None:
         """Save the state with the checkpoint `consumed` (next `orders.ingested` offset per partition), after the
-        enrichments sent so far are acknowledged; the `orders.enriched` end is re-read every few seconds."""
+        enrichments sent so far are acknowledged; the `orders.enriched` end is re-read every few seconds (and
+        with `read_enriched`)."""
         async with self.lock:
             await self.flush()
             enriched: dict[int, int] = {}
-            if time.monotonic() - self._enriched_read_at > ENRICHED_CHECKPOINT_EVERY_S:
+            if read_enriched or time.monotonic() - self._enriched_read_at > ENRICHED_CHECKPOINT_EVERY_S:
                 # under the lock: every record below these ends is one this instance sent and now knows
-                ends = await offset_range(self.settings, ORDERS_ENRICHED, self.state.held)
-                enriched = {p: end for p, (_, end) in ends.items()}
+                with contextlib.suppress(KafkaError, TimeoutError):  # then the stored end stays where it was
+                    async with asyncio.timeout(ENRICHED_READ_TIMEOUT_S):
+                        ends = await offset_range(self.settings, ORDERS_ENRICHED, self.state.held)
+                    enriched = {p: end for p, (_, end) in ends.items()}
                 self._enriched_read_at = time.monotonic()
-            self.state.save(advance={p: Checkpoint(offset, enriched.get(p, 0)) for p, offset in consumed.items()
-                                     if p in self.state.held})
+            self.state.save(advance={p: Checkpoint(consumed.get(p, 0), enriched.get(p, 0))
+                                     for p in consumed.keys() | enriched.keys() if p in self.state.held})
 
 
 def _within(offset: int, bounds: tuple[int, int] | None) -> bool:
