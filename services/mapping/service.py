@@ -44,6 +44,7 @@ REPLAY_FORCE = "shopsync_replay_force"
 CE_SOURCE = "shopsync/mapping"
 ENRICHED_CHECKPOINT_EVERY_S = 5.0  # how often a checkpoint re-reads the `orders.enriched` ends (one round trip)
 ENRICHED_READ_TIMEOUT_S = 5.0
+SAVE_EVERY_S = 0.5  # the consumed batches' rows are saved together at most this often (a commit costs ~50 ms)
 
 
 class MappingMetrics:
@@ -100,6 +101,8 @@ class MappingService:
         self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
         self.restore_reads = {ORDERS_INGESTED: 0, ORDERS_ENRICHED: 0}  # distinct keys restores read per topic
         self._enriched_read_at = 0.0
+        self._saved_at = 0.0
+        self._consumed: dict[int, int] = {}  # next orders.ingested offsets processed since the last save
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -136,6 +139,7 @@ class MappingService:
     async def _close(self) -> None:
         with contextlib.suppress(KafkaError):  # what was enriched is on the topic before the group moves on
             await self.checkpoint({}, read_enriched=True)  # a restart reads only what others wrote after this
+        self.state.store.wait()
         await self.consumer.stop()
         await self.producer.stop()
 
@@ -377,6 +381,12 @@ class MappingService:
         """Save the state with the checkpoint `consumed` (next `orders.ingested` offset per partition), after the
         enrichments sent so far are acknowledged; the `orders.enriched` end is re-read every few seconds (and
         with `read_enriched`)."""
+        for partition, offset in consumed.items():
+            self._consumed[partition] = max(offset, self._consumed.get(partition, 0))
+        now = time.monotonic()
+        if not read_enriched and now - self._saved_at < SAVE_EVERY_S:
+            return  # the store may lag the committed offsets: a restore reads the tails after its own checkpoint
+        self._saved_at = now
         async with self.lock:
             await self.flush()
             enriched: dict[int, int] = {}
@@ -387,6 +397,7 @@ class MappingService:
                         ends = await offset_range(self.settings, ORDERS_ENRICHED, self.state.held)
                     enriched = {p: end for p, (_, end) in ends.items()}
                 self._enriched_read_at = time.monotonic()
+            consumed, self._consumed = self._consumed, {}
             self.state.save(advance={p: Checkpoint(consumed.get(p, 0), enriched.get(p, 0))
                                      for p in consumed.keys() | enriched.keys() if p in self.state.held})
 

@@ -140,8 +140,9 @@ class OrderState:
     def save(self, *, checkpoints: dict[int, Checkpoint] | None = None,
              advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[str, int] | None = None,
              seen_in: set[int] | None = None, full_mapping_seen: bool = False) -> None:
-        """Write everything changed since the last save, and the checkpoints, in one transaction. Call only when
-        every enrichment sent so far is acknowledged (a stored revision must be on the topic).
+        """Write everything changed since the last save, and the checkpoints, in one transaction (in the store's
+        background thread). Call only when every enrichment sent so far is acknowledged (a stored revision must be
+        on the topic).
 
         `checkpoints` sets the partitions' checkpoints (a restore); `advance` moves existing ones forward;
         `mapping_seen` records, for the partitions `seen_in` (default: every held one), the mapping offsets their
@@ -159,8 +160,8 @@ class OrderState:
         emitted.changed.clear()
         seen = {p: mapping_seen for p in (self.held if seen_in is None else seen_in)} \
             if mapping_seen is not None else None
-        self.store.write(batch, checkpoints=checkpoints, advance=advance, mapping_seen=seen,
-                         replace_mapping_seen=full_mapping_seen)
+        self.store.submit(batch, checkpoints=checkpoints, advance=advance, mapping_seen=seen,
+                          replace_mapping_seen=full_mapping_seen)
 
     def forget(self, partitions: set[int]) -> None:
         """Delete the partitions' rows and checkpoints from the store (before a full restore rewrites them)."""

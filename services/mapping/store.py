@@ -7,8 +7,10 @@ of the `shopsync.mappings` record the stored enrichments reflect. Rows and check
 transaction, so a restart restores from the store and reads only the topics' tails after the checkpoint.
 
 SQLite because it ships with Python (no wheel to maintain), is crash-safe (WAL), and does what the restore needs:
-a bulk load of small rows (~2 µs/row) and indexed look-ups of the few orders a mapping change affects. Writes are
-synchronous and never span an `await`, so two services in one process can share a file without deadlocking.
+a bulk load of small rows (~2 µs/row) and indexed look-ups of the few orders a mapping change affects. Its cost
+is the commit (random-key B-tree pages written to the WAL, and fsync at WAL checkpoints: tens of ms per thousand
+orders here), so the consumed batches' rows are written by one background thread (`submit`), in order; reads wait
+for the writes submitted before them. No transaction spans an `await`: two services in one process can share a file.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import hashlib
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.logging import get_logger
 
@@ -80,13 +84,21 @@ class StateStore:
     def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
         self.db = connection
         self.path = path
+        self.failed: sqlite3.Error | None = None  # a write failed: later ones are skipped (the store stays behind)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="state-store")
+        self._last: Future[None] | None = None
 
     @classmethod
     def open(cls, path: Path | None) -> StateStore:
-        """Open (or create) the store at `path`; a corrupt or foreign file is set aside and a new one started."""
+        """Open (or create) the store at `path`; a corrupt or foreign file is replaced by a new one, a directory
+        that cannot be created gives an in-memory store (every restore is then a full one)."""
         if path is None:
             return cls._connect(None)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a read-only file system without a state volume: restores stay full
+            log.warning("state_store_unavailable", path=str(path), error=str(exc))
+            return cls._connect(None)
         try:
             return cls._connect(path)
         except sqlite3.DatabaseError as exc:
@@ -125,10 +137,31 @@ class StateStore:
         return None if row is None else str(row[0])
 
     def close(self) -> None:
+        self.wait()
+        self._writer.shutdown()
         self.db.close()
+
+    def submit(self, batch: Batch, **options: Any) -> None:
+        """`write` in the background thread, after the writes submitted before; returns at once."""
+        self._last = self._writer.submit(self._write_in_background, batch, options)
+
+    def wait(self) -> None:
+        """Block until every submitted write is done (reads call it: they see what was submitted before them)."""
+        if self._last is not None:
+            self._last.result()
+
+    def _write_in_background(self, batch: Batch, options: dict[str, Any]) -> None:
+        if self.failed is not None:
+            return  # never a checkpoint past rows that were not written
+        try:
+            self._write(batch, **options)
+        except sqlite3.Error as exc:
+            self.failed = exc
+            log.error("state_store_write_failed", path=str(self.path), error=str(exc))
 
     # ---- reads -----------------------------------------------------------------------------------------------
     def checkpoints(self, partitions: Iterable[int]) -> dict[int, Checkpoint]:
+        self.wait()
         wanted = sorted(partitions)
         rows = self.db.execute(f"SELECT partition, ingested, enriched FROM checkpoints WHERE partition IN "
                                f"({_marks(wanted)})", wanted)
@@ -136,15 +169,18 @@ class StateStore:
 
     def order_rows(self, partitions: Iterable[int]) -> Iterator[tuple[str, int, int | None, int | None, str | None]]:
         """(key, partition, version, revision, hash) of every order of `partitions`."""
+        self.wait()
         wanted = sorted(partitions)
         return iter(self.db.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
                                     f"IN ({_marks(wanted)})", wanted))
 
     def sku_names(self) -> Iterator[tuple[str, str, str, str]]:
+        self.wait()
         return iter(self.db.execute("SELECT shop, sku_id, seller_sku, name FROM sku_names"))
 
     def doc(self, key: str) -> tuple[int, bytes] | None:
         """(partition, document) of an open order."""
+        self.wait()
         row = self.db.execute("SELECT partition, doc FROM docs WHERE kh = ? AND key = ?",
                               (key_hash(key), key)).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
@@ -158,21 +194,25 @@ class StateStore:
 
     def docs_by_sku(self, shop_id: str, seller_sku: str) -> Iterator[tuple[str, int, bytes]]:
         """(key, partition, document) of open orders that may carry (shop, seller SKU): check the document."""
+        self.wait()
         return iter(self.db.execute("SELECT d.key, d.partition, d.doc FROM skus s JOIN docs d ON d.kh = s.kh "
                                     "WHERE s.h = ?", (sku_hash(shop_id, seller_sku),)))
 
     def open_keys(self, partitions: Iterable[int]) -> list[str]:
+        self.wait()
         wanted = sorted(partitions)
         return [k for (k,) in self.db.execute(f"SELECT key FROM docs WHERE partition IN ({_marks(wanted)})",
                                               wanted)]
 
     def keys_of(self, partitions: Iterable[int]) -> list[str]:
+        self.wait()
         wanted = sorted(partitions)
         return [k for (k,) in self.db.execute(f"SELECT key FROM orders WHERE partition IN ({_marks(wanted)})",
                                               wanted)]
 
     def mapping_seen(self, partition: int) -> dict[str, int]:
         """Mapping key → offset of the mapping record the partition's stored enrichments reflect."""
+        self.wait()
         return dict(self.db.execute("SELECT key, offset FROM mapping_seen WHERE partition = ?", (partition,)))
 
     # ---- writes ----------------------------------------------------------------------------------------------
@@ -182,6 +222,13 @@ class StateStore:
         """Write `batch` and the checkpoints in one transaction. `checkpoints` sets them (a restore), `advance`
         moves existing ones forward (a partition that was never restored gets none). `forget` deletes the
         partitions' rows first; `replace_mapping_seen` replaces the partitions' mapping offsets, not upserts."""
+        self.wait()
+        self._write(batch, checkpoints=checkpoints, advance=advance, mapping_seen=mapping_seen,
+                    replace_mapping_seen=replace_mapping_seen, forget=forget)
+
+    def _write(self, batch: Batch, *, checkpoints: dict[int, Checkpoint] | None = None,
+               advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[int, dict[str, int]] | None = None,
+               replace_mapping_seen: bool = False, forget: Iterable[int] = ()) -> None:
         db = self.db
         with _transaction(db):
             for partition in forget:
