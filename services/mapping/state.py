@@ -2,13 +2,15 @@
 
 The hot, per-record part stays in memory (key → order version, key → last emitted revision and content hash);
 the open orders' documents and the (shop, seller SKU) index live in the SQLite store (`StateStore`), written
-behind: `sync_docs` before a query, `save` (after the enrichments sent so far are acknowledged) with the checkpoint.
+behind by `save` (after the enrichments sent so far are acknowledged) with the checkpoint. Queries read the store
+plus the orders put since, or still being written (`_unwritten`): they never wait for the writer.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import orjson
@@ -49,7 +51,8 @@ class OrderState:
         self.sku_ids: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)  # shop → sku_id → (seller_sku, name)
         self.held: set[int] = set()  # partitions whose orders this state holds
         self.orders = OpenOrders(self)
-        self._puts: dict[str, IngestedOrder] = {}  # orders put since their documents were last written
+        self._puts: dict[str, IngestedOrder] = {}  # orders put since the last save
+        self._writing: list[tuple[Future[None], dict[str, IngestedOrder]]] = []  # saved, maybe not written yet
         self._changed: set[str] = set()  # keys whose version changed since the last save
         self._sku_names: list[tuple[str, str, str, str]] = []
         self._sku_names_loaded = False
@@ -83,21 +86,46 @@ class OrderState:
 
     def affected(self, shop_id: str, seller_sku: str) -> list[IngestedOrder]:
         """The open orders of the held partitions that carry (shop, seller SKU), by key."""
-        self.sync_docs()
-        found = []
+        unwritten = self._unwritten()
+        found = {}
         for key, partition, doc in self.store.docs_by_sku(shop_id, seller_sku):
-            if partition not in self.held or self.partition_of.get(key) != partition:
-                continue
-            order = IngestedOrder.from_dict(orjson.loads(doc))
-            if order.shop_id == shop_id and seller_sku in seller_skus(order):
-                found.append(order)
-        return sorted(found, key=lambda o: o.key)
+            if key not in unwritten and partition in self.held and self.partition_of.get(key) == partition:
+                found[key] = IngestedOrder.from_dict(orjson.loads(doc))
+        found.update((key, order) for key, order in unwritten.items() if self.partition_of.get(key) in self.held)
+        return sorted((o for o in found.values() if self._is_current(o) and o.shop_id == shop_id
+                       and seller_sku in seller_skus(o)), key=lambda o: o.key)
 
     def open_orders(self, keys: Iterable[str]) -> list[tuple[IngestedOrder, int]]:
         """(order, partition) for those of `keys` that are open orders of the held partitions."""
-        self.sync_docs()
-        return [(IngestedOrder.from_dict(orjson.loads(doc)), partition)
-                for key, partition, doc in self.store.docs(keys) if partition in self.held]
+        unwritten = self._unwritten()
+        found = []
+        for key in keys:
+            order = unwritten.get(key)
+            if order is None:
+                stored = self.store.doc(key)
+                order = IngestedOrder.from_dict(orjson.loads(stored[1])) if stored is not None else None
+            if order is not None and self.partition_of.get(key) in self.held and self._is_current(order):
+                found.append((order, self.partition_of[key]))
+        return found
+
+    def open_keys(self) -> set[str]:
+        unwritten = self._unwritten()
+        keys = {k for k in self.store.open_keys(self.held) if k not in unwritten and k in self.partition_of}
+        return keys | {k for k, o in unwritten.items() if self._is_current(o) and self.partition_of[k] in self.held}
+
+    def _is_current(self, order: IngestedOrder) -> bool:
+        """Open, and the version this instance holds (not an older document another instance left)."""
+        return order.lifecycle == ACTIVE and self.versions.get(order.key) == order.order_version
+
+    def _unwritten(self) -> dict[str, IngestedOrder]:
+        """Orders put whose documents the store's readers do not see yet (newest last)."""
+        if self.store.failed is None:  # a failed store never writes them: they stay here
+            self._writing = [(f, puts) for f, puts in self._writing if not f.done()]
+        merged: dict[str, IngestedOrder] = {}
+        for _, puts in self._writing:
+            merged.update(puts)
+        merged.update(self._puts)
+        return merged
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget the partitions in memory (their rows stay in the store for a later restore: `save` first)."""
@@ -107,7 +135,6 @@ class OrderState:
             dict.pop(self.emitted, key, None)
             self.emitted.changed.discard(key)
             self._changed.discard(key)
-            self._puts.pop(key, None)
         self.held -= partitions
 
     def is_known_seller_sku(self, shop_id: str, seller_sku: str) -> bool:
@@ -132,11 +159,6 @@ class OrderState:
         self.held |= partitions
         return rows
 
-    def sync_docs(self) -> None:
-        """Write the documents and SKU index of the orders put since the last write (not their emissions)."""
-        if self._puts or self._sku_names:
-            self.store.write(self._docs_batch())
-
     def save(self, *, checkpoints: dict[int, Checkpoint] | None = None,
              advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[str, int] | None = None,
              seen_in: set[int] | None = None, full_mapping_seen: bool = False) -> None:
@@ -160,8 +182,11 @@ class OrderState:
         emitted.changed.clear()
         seen = {p: mapping_seen for p in (self.held if seen_in is None else seen_in)} \
             if mapping_seen is not None else None
-        self.store.submit(batch, checkpoints=checkpoints, advance=advance, mapping_seen=seen,
-                          replace_mapping_seen=full_mapping_seen)
+        puts, self._puts = self._puts, {}
+        written = self.store.submit(batch, checkpoints=checkpoints, advance=advance, mapping_seen=seen,
+                                    replace_mapping_seen=full_mapping_seen)
+        if puts:
+            self._writing.append((written, puts))
 
     def forget(self, partitions: set[int]) -> None:
         """Delete the partitions' rows and checkpoints from the store (before a full restore rewrites them)."""
@@ -170,15 +195,17 @@ class OrderState:
     def _docs_batch(self) -> Batch:
         batch = Batch([], [], [], [], [], self._sku_names)
         for key, order in self._puts.items():
+            if (partition := self.partition_of.get(key)) is None:
+                continue  # dropped with its partition
             kh = key_hash(key)
             hashes = [(sku_hash(order.shop_id, sku), kh) for sku in seller_skus(order)]
             if order.lifecycle == ACTIVE:
-                batch.docs.append((kh, key, self.partition_of[key], orjson.dumps(order.to_dict())))
+                batch.docs.append((kh, key, partition, order.order_version,
+                                   orjson.dumps(order.to_dict())))
                 batch.skus.extend(hashes)
             else:
-                batch.closed.append((kh, key))
+                batch.closed.append((kh, key, order.order_version))
                 batch.stale_skus.extend(hashes)
-        self._puts = {}
         self._sku_names = []
         return batch
 
@@ -196,9 +223,7 @@ class OpenOrders(Mapping[str, IngestedOrder]):
         return found[0][0]
 
     def __iter__(self) -> Iterator[str]:
-        self._state.sync_docs()
-        return iter(self._state.store.open_keys(self._state.held))
+        return iter(sorted(self._state.open_keys()))
 
     def __len__(self) -> int:
-        self._state.sync_docs()
-        return len(self._state.store.open_keys(self._state.held))
+        return len(self._state.open_keys())

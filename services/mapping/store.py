@@ -28,7 +28,7 @@ from typing import Any
 from shared.logging import get_logger
 
 log = get_logger("mapping.store")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     # every order seen: the newest version, the last emitted revision and content hash
@@ -36,7 +36,7 @@ _SCHEMA = (
     "revision INTEGER, hash TEXT) WITHOUT ROWID",
     # open orders only: the `orders.ingested` document, by a 64-bit hash of the key (`kh`) then the key itself
     "CREATE TABLE IF NOT EXISTS docs(kh INTEGER NOT NULL, key TEXT NOT NULL, partition INTEGER NOT NULL, "
-    "doc BLOB NOT NULL, PRIMARY KEY(kh, key)) WITHOUT ROWID",
+    "version INTEGER NOT NULL, doc BLOB NOT NULL, PRIMARY KEY(kh, key)) WITHOUT ROWID",
     # (shop, seller SKU) hash → order key hash; may hold stale pairs, which `affected` filters out
     "CREATE TABLE IF NOT EXISTS skus(h INTEGER NOT NULL, kh INTEGER NOT NULL, PRIMARY KEY(h, kh)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS sku_names(shop TEXT NOT NULL, sku_id TEXT NOT NULL, seller_sku TEXT NOT NULL, "
@@ -45,6 +45,16 @@ _SCHEMA = (
     "enriched INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS mapping_seen(partition INTEGER NOT NULL, key TEXT NOT NULL, "
     "offset INTEGER NOT NULL, PRIMARY KEY(partition, key)) WITHOUT ROWID",
+)
+
+
+_NEWER_REVISION = "excluded.revision IS NOT NULL AND (orders.revision IS NULL OR excluded.revision >= orders.revision)"
+_UPSERT_ORDER = (
+    "INSERT INTO orders VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET partition = excluded.partition, "
+    "version = CASE WHEN orders.version IS NULL OR excluded.version >= orders.version THEN excluded.version "
+    "ELSE orders.version END, "
+    f"revision = CASE WHEN {_NEWER_REVISION} THEN excluded.revision ELSE orders.revision END, "
+    f"hash = CASE WHEN {_NEWER_REVISION} THEN excluded.hash ELSE orders.hash END"
 )
 
 
@@ -61,8 +71,8 @@ class Batch:
     """Rows to write in one transaction (built by `OrderState`)."""
 
     orders: list[tuple[str, int, int | None, int | None, str | None]]  # key, partition, version, revision, hash
-    docs: list[tuple[int, str, int, bytes]]  # kh, key, partition, doc
-    closed: list[tuple[int, str]]  # kh, key of orders no longer open
+    docs: list[tuple[int, str, int, int, bytes]]  # kh, key, partition, version, doc
+    closed: list[tuple[int, str, int]]  # kh, key, version of orders no longer open
     skus: list[tuple[int, int]]  # h, kh
     stale_skus: list[tuple[int, int]]
     sku_names: list[tuple[str, str, str, str]]
@@ -82,7 +92,11 @@ class StateStore:
     """Synchronous SQLite access; `StateStore.open(None)` is an in-memory store (tests, one-off services)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
-        self.db = connection
+        self.db = connection  # the writer's (the background thread, and `write`)
+        # reads on their own connection see the last commit and never wait for the writer (WAL); an in-memory
+        # store has one connection
+        self.reader = connection if path is None else sqlite3.connect(path, isolation_level=None,
+                                                                     check_same_thread=False)
         self.path = path
         self.failed: sqlite3.Error | None = None  # a write failed: later ones are skipped (the store stays behind)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="state-store")
@@ -116,7 +130,6 @@ class StateStore:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after a crash
             db.execute("PRAGMA cache_size = -65536")
-            db.execute("PRAGMA quick_check").fetchone()
             version = cls._schema_version(db)
             if version not in (None, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"schema version {version}, expected {SCHEMA_VERSION}")
@@ -139,11 +152,15 @@ class StateStore:
     def close(self) -> None:
         self.wait()
         self._writer.shutdown()
+        if self.reader is not self.db:
+            self.reader.close()
         self.db.close()
 
-    def submit(self, batch: Batch, **options: Any) -> None:
-        """`write` in the background thread, after the writes submitted before; returns at once."""
+    def submit(self, batch: Batch, **options: Any) -> Future[None]:
+        """`write` in the background thread, after the writes submitted before; returns at once (the future of
+        the write: once done, the reads see it)."""
         self._last = self._writer.submit(self._write_in_background, batch, options)
+        return self._last
 
     def wait(self) -> None:
         """Block until every submitted write is done (reads call it: they see what was submitted before them)."""
@@ -163,7 +180,7 @@ class StateStore:
     def checkpoints(self, partitions: Iterable[int]) -> dict[int, Checkpoint]:
         self.wait()
         wanted = sorted(partitions)
-        rows = self.db.execute(f"SELECT partition, ingested, enriched FROM checkpoints WHERE partition IN "
+        rows = self.reader.execute(f"SELECT partition, ingested, enriched FROM checkpoints WHERE partition IN "
                                f"({_marks(wanted)})", wanted)
         return {p: Checkpoint(i, e) for p, i, e in rows}
 
@@ -171,17 +188,16 @@ class StateStore:
         """(key, partition, version, revision, hash) of every order of `partitions`."""
         self.wait()
         wanted = sorted(partitions)
-        return iter(self.db.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
+        return iter(self.reader.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
                                     f"IN ({_marks(wanted)})", wanted))
 
     def sku_names(self) -> Iterator[tuple[str, str, str, str]]:
         self.wait()
-        return iter(self.db.execute("SELECT shop, sku_id, seller_sku, name FROM sku_names"))
+        return iter(self.reader.execute("SELECT shop, sku_id, seller_sku, name FROM sku_names"))
 
     def doc(self, key: str) -> tuple[int, bytes] | None:
         """(partition, document) of an open order."""
-        self.wait()
-        row = self.db.execute("SELECT partition, doc FROM docs WHERE kh = ? AND key = ?",
+        row = self.reader.execute("SELECT partition, doc FROM docs WHERE kh = ? AND key = ?",
                               (key_hash(key), key)).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
@@ -194,49 +210,51 @@ class StateStore:
 
     def docs_by_sku(self, shop_id: str, seller_sku: str) -> Iterator[tuple[str, int, bytes]]:
         """(key, partition, document) of open orders that may carry (shop, seller SKU): check the document."""
-        self.wait()
-        return iter(self.db.execute("SELECT d.key, d.partition, d.doc FROM skus s JOIN docs d ON d.kh = s.kh "
+        return iter(self.reader.execute("SELECT d.key, d.partition, d.doc FROM skus s JOIN docs d ON d.kh = s.kh "
                                     "WHERE s.h = ?", (sku_hash(shop_id, seller_sku),)))
 
     def open_keys(self, partitions: Iterable[int]) -> list[str]:
-        self.wait()
         wanted = sorted(partitions)
-        return [k for (k,) in self.db.execute(f"SELECT key FROM docs WHERE partition IN ({_marks(wanted)})",
+        return [k for (k,) in self.reader.execute(f"SELECT key FROM docs WHERE partition IN ({_marks(wanted)})",
                                               wanted)]
 
     def keys_of(self, partitions: Iterable[int]) -> list[str]:
-        self.wait()
         wanted = sorted(partitions)
-        return [k for (k,) in self.db.execute(f"SELECT key FROM orders WHERE partition IN ({_marks(wanted)})",
+        return [k for (k,) in self.reader.execute(f"SELECT key FROM orders WHERE partition IN ({_marks(wanted)})",
                                               wanted)]
 
     def mapping_seen(self, partition: int) -> dict[str, int]:
         """Mapping key → offset of the mapping record the partition's stored enrichments reflect."""
         self.wait()
-        return dict(self.db.execute("SELECT key, offset FROM mapping_seen WHERE partition = ?", (partition,)))
+        return dict(self.reader.execute("SELECT key, offset FROM mapping_seen WHERE partition = ?", (partition,)))
 
     # ---- writes ----------------------------------------------------------------------------------------------
     def write(self, batch: Batch, *, checkpoints: dict[int, Checkpoint] | None = None,
               advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[int, dict[str, int]] | None = None,
               replace_mapping_seen: bool = False, forget: Iterable[int] = ()) -> None:
-        """Write `batch` and the checkpoints in one transaction. `checkpoints` sets them (a restore), `advance`
-        moves existing ones forward (a partition that was never restored gets none). `forget` deletes the
-        partitions' rows first; `replace_mapping_seen` replaces the partitions' mapping offsets, not upserts."""
-        self.wait()
-        self._write(batch, checkpoints=checkpoints, advance=advance, mapping_seen=mapping_seen,
+        """`submit` and wait for it."""
+        self.submit(batch, checkpoints=checkpoints, advance=advance, mapping_seen=mapping_seen,
                     replace_mapping_seen=replace_mapping_seen, forget=forget)
+        self.wait()
 
     def _write(self, batch: Batch, *, checkpoints: dict[int, Checkpoint] | None = None,
                advance: dict[int, Checkpoint] | None = None, mapping_seen: dict[int, dict[str, int]] | None = None,
                replace_mapping_seen: bool = False, forget: Iterable[int] = ()) -> None:
+        """Write `batch` and the checkpoints in one transaction. `checkpoints` sets them (a restore), `advance`
+        moves existing ones forward (a partition that was never restored gets none). `forget` deletes the
+        partitions' rows first; `replace_mapping_seen` replaces the partitions' mapping offsets, not upserts."""
         db = self.db
         with _transaction(db):
             for partition in forget:
                 self._forget(partition)
+            # rows never go back (a version, a revision): a late write from another instance sharing the file, or
+            # one re-applied from a tail, cannot undo a newer one
             if batch.closed:
-                db.executemany("DELETE FROM docs WHERE kh = ? AND key = ?", batch.closed)
+                db.executemany("DELETE FROM docs WHERE kh = ? AND key = ? AND version <= ?", batch.closed)
             if batch.docs:
-                db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)", batch.docs)
+                db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?) ON CONFLICT(kh, key) DO UPDATE SET "
+                               "partition = excluded.partition, version = excluded.version, doc = excluded.doc "
+                               "WHERE excluded.version >= docs.version", batch.docs)
             if batch.stale_skus:
                 db.executemany("DELETE FROM skus WHERE h = ? AND kh = ?", batch.stale_skus)
             if batch.skus:
@@ -244,7 +262,7 @@ class StateStore:
             if batch.sku_names:
                 db.executemany("INSERT OR REPLACE INTO sku_names VALUES (?, ?, ?, ?)", batch.sku_names)
             if batch.orders:
-                db.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?)", batch.orders)
+                db.executemany(_UPSERT_ORDER, batch.orders)
             for partition, checkpoint in (checkpoints or {}).items():
                 db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
                            (partition, checkpoint.ingested, checkpoint.enriched))
