@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from typing import Any
 
@@ -270,14 +271,24 @@ class MappingService:
     async def restore(self, partitions: set[int]) -> None:
         """Load the state of `partitions`: from the local store plus the topics' tails after its checkpoint when
         the checkpoint is still within the topics' retention, else from the topics in full."""
-        checkpoints = self.state.store.checkpoints(partitions)
+        try:
+            checkpoints = self.state.store.checkpoints(partitions)
+        except sqlite3.DatabaseError as exc:  # a store damaged after it was opened: the topics are the truth
+            log.error("state_store_unreadable", error=str(exc))
+            checkpoints = {}
         ingested = await offset_range(self.settings, ORDERS_INGESTED, partitions)
         enriched = await offset_range(self.settings, ORDERS_ENRICHED, partitions)
         warm = {p for p, c in checkpoints.items() if _within(c.ingested, ingested.get(p))
                 and _within(c.enriched, enriched.get(p))}
         ends = {p: Checkpoint(ingested.get(p, (0, 0))[1], enriched.get(p, (0, 0))[1]) for p in partitions}
         if warm:
-            await self._restore_from_store(warm, checkpoints, ends)
+            try:
+                await self._restore_from_store(warm, checkpoints, ends)
+            except sqlite3.DatabaseError as exc:
+                log.error("state_store_unreadable", error=str(exc), partitions=sorted(warm))
+                await self.flush()  # the full restore reads what was re-emitted so far
+                self.state.drop_partitions(warm)
+                warm = set()
         if partitions - warm:
             await self._restore_in_full(partitions - warm, ends)
 
