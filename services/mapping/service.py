@@ -140,9 +140,9 @@ class MappingService:
     async def _close(self) -> None:
         with contextlib.suppress(KafkaError):  # what was enriched is on the topic before the group moves on
             await self.checkpoint({}, read_enriched=True)  # a restart reads only what others wrote after this
-        self.state.store.wait()
         await self.consumer.stop()
         await self.producer.stop()
+        self.state.store.compact().result()  # written, and the next start reads the file, not a long WAL
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -313,6 +313,7 @@ class MappingService:
             self.state.held |= partitions
             self.state.save(checkpoints={p: ends[p] for p in partitions}, mapping_seen=seen, seen_in=partitions,
                             full_mapping_seen=True)
+            self.state.store.compact()
         log.info("partitions_restored", partitions=sorted(partitions), source="topics", orders=len(latest),
                  open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
 
@@ -324,7 +325,7 @@ class MappingService:
         emitted = await self._emissions(partitions, {p: c.enriched for p, c in checkpoints.items()})
         async with self.lock:
             table = self.table.offsets()  # before any emission, as in the full restore
-            rows = self.state.load(partitions)
+            rows = await self.state.load(partitions)
             for key, (partition, found) in emitted.items():
                 self.state.merge_emitted(key, partition, found)
             recheck: dict[str, tuple[IngestedOrder, int]] = {}

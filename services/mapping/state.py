@@ -8,6 +8,7 @@ plus the orders put since, or still being written (`_unwritten`): they never wai
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
@@ -18,6 +19,8 @@ import orjson
 from services.mapping.enrich import seller_skus
 from services.mapping.store import Batch, Checkpoint, StateStore, key_hash, sku_hash
 from shared.orders import ACTIVE, IngestedOrder
+
+LOAD_CHUNK = 50_000
 
 
 @dataclass(slots=True)
@@ -141,21 +144,25 @@ class OrderState:
         return any(s == seller_sku for s, _ in self.sku_ids.get(shop_id, {}).values())
 
     # ---- the store -------------------------------------------------------------------------------------------
-    def load(self, partitions: set[int]) -> int:
-        """Load the partitions' versions and emitted revisions from the store (one query); returns the rows."""
+    async def load(self, partitions: set[int]) -> int:
+        """Load the partitions' versions and emitted revisions from the store (one query, read in chunks that
+        let the event loop run: a million rows take seconds, longer than a consumer may miss heartbeats)."""
         if not self._sku_names_loaded:
             for shop, sku_id, seller_sku, name in self.store.sku_names():
                 self.sku_ids[shop].setdefault(sku_id, (seller_sku, name))
             self._sku_names_loaded = True
         versions, partition_of, emitted, rows = self.versions, self.partition_of, self.emitted, 0
         set_emitted = dict.__setitem__  # loaded rows are not changes
-        for key, partition, version, revision, digest in self.store.order_rows(partitions):
-            partition_of[key] = partition
-            if version is not None:
-                versions[key] = version
-            if revision is not None and digest is not None:
-                set_emitted(emitted, key, Emitted(revision, digest))
-            rows += 1
+        cursor = self.store.order_rows(partitions)
+        while chunk := cursor.fetchmany(LOAD_CHUNK):
+            for key, partition, version, revision, digest in chunk:
+                partition_of[key] = partition
+                if version is not None:
+                    versions[key] = version
+                if revision is not None and digest is not None:
+                    set_emitted(emitted, key, Emitted(revision, digest))
+            rows += len(chunk)
+            await asyncio.sleep(0)
         self.held |= partitions
         return rows
 

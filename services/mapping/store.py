@@ -162,6 +162,17 @@ class StateStore:
         self._last = self._writer.submit(self._write_in_background, batch, options)
         return self._last
 
+    def compact(self) -> Future[None]:
+        """Fold the write-ahead log into the database file (after a big write, at shutdown): the next start reads
+        the file, not a WAL of gigabytes."""
+        self._last = self._writer.submit(self._truncate_wal)
+        return self._last
+
+    def _truncate_wal(self) -> None:
+        if self.path is not None and self.failed is None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def wait(self) -> None:
         """Block until every submitted write is done (reads call it: they see what was submitted before them)."""
         if self._last is not None:
@@ -184,12 +195,12 @@ class StateStore:
                                f"({_marks(wanted)})", wanted)
         return {p: Checkpoint(i, e) for p, i, e in rows}
 
-    def order_rows(self, partitions: Iterable[int]) -> Iterator[tuple[str, int, int | None, int | None, str | None]]:
-        """(key, partition, version, revision, hash) of every order of `partitions`."""
+    def order_rows(self, partitions: Iterable[int]) -> sqlite3.Cursor:
+        """Rows (key, partition, version, revision, hash) of every order of `partitions`."""
         self.wait()
         wanted = sorted(partitions)
-        return iter(self.reader.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
-                                    f"IN ({_marks(wanted)})", wanted))
+        return self.reader.execute(f"SELECT key, partition, version, revision, hash FROM orders WHERE partition "
+                                   f"IN ({_marks(wanted)})", wanted)
 
     def sku_names(self) -> Iterator[tuple[str, str, str, str]]:
         self.wait()
