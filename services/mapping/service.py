@@ -303,7 +303,9 @@ class MappingService:
             for key, (partition, found) in emitted.items():  # an emission may have raced the read: keep the newest
                 self.state.merge_emitted(key, partition, found)
             reemitted = 0
-            for order, partition in latest.values():
+            for n, (order, partition) in enumerate(latest.values()):
+                if n % 10_000 == 0:
+                    await asyncio.sleep(0)  # a million orders: let heartbeats and fetches run
                 if self.state.is_older(order):
                     continue
                 self.state.put(order, partition)
@@ -311,8 +313,8 @@ class MappingService:
                     reemitted += 1
             await self.flush()
             self.state.held |= partitions
-            self.state.save(checkpoints={p: ends[p] for p in partitions}, mapping_seen=seen, seen_in=partitions,
-                            full_mapping_seen=True)
+            await self.state.save_gradually(checkpoints={p: ends[p] for p in partitions}, mapping_seen=seen,
+                                            seen_in=partitions, full_mapping_seen=True)
             self.state.store.compact()
         log.info("partitions_restored", partitions=sorted(partitions), source="topics", orders=len(latest),
                  open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -21,6 +22,7 @@ from services.mapping.store import Batch, Checkpoint, StateStore, key_hash, sku_
 from shared.orders import ACTIVE, IngestedOrder
 
 LOAD_CHUNK = 50_000
+SAVE_CHUNK = 20_000
 
 
 @dataclass(slots=True)
@@ -176,22 +178,37 @@ class OrderState:
         `checkpoints` sets the partitions' checkpoints (a restore); `advance` moves existing ones forward;
         `mapping_seen` records, for the partitions `seen_in` (default: every held one), the mapping offsets their
         enrichments now reflect (`full_mapping_seen`: that is the whole table)."""
-        batch = self._docs_batch()
-        emitted, versions, partition_of = self.emitted, self.versions, self.partition_of
-        for key in self._changed | emitted.changed:
-            partition = partition_of.get(key)
-            if partition is None:
-                continue
+        seen = {p: mapping_seen for p in (self.held if seen_in is None else seen_in)} \
+            if mapping_seen is not None else None
+        self._submit(self._puts.keys() | self._changed | self.emitted.changed, checkpoints=checkpoints,
+                     advance=advance, mapping_seen=seen, replace_mapping_seen=full_mapping_seen)
+
+    async def save_gradually(self, **options: Any) -> None:
+        """`save` in transactions of SAVE_CHUNK orders, the checkpoints with the last, letting the event loop run
+        between them (building a million documents takes longer than a consumer may miss heartbeats). Rows ahead
+        of their checkpoint are fine: a restore applies the tail after it again, and rows never go back."""
+        pending = list(self._puts.keys() | self._changed | self.emitted.changed)
+        for start in range(0, len(pending) - SAVE_CHUNK, SAVE_CHUNK):
+            self._submit(pending[start:start + SAVE_CHUNK])
+            await asyncio.sleep(0)
+        self.save(**options)
+
+    def _submit(self, keys: Iterable[str], **options: Any) -> None:
+        batch = Batch([], [], [], [], [], self._sku_names)
+        self._sku_names = []
+        emitted, versions, partition_of, puts = self.emitted, self.versions, self.partition_of, {}
+        for key in keys:
+            if (partition := partition_of.get(key)) is None:
+                continue  # dropped with its partition
+            if (order := self._puts.pop(key, None)) is not None:
+                puts[key] = order
+                self._add_document(batch, key, partition, order)
             last = emitted.get(key)
             batch.orders.append((key, partition, versions.get(key), last.revision if last else None,
                                  last.content_hash if last else None))
-        self._changed.clear()
-        emitted.changed.clear()
-        seen = {p: mapping_seen for p in (self.held if seen_in is None else seen_in)} \
-            if mapping_seen is not None else None
-        puts, self._puts = self._puts, {}
-        written = self.store.submit(batch, checkpoints=checkpoints, advance=advance, mapping_seen=seen,
-                                    replace_mapping_seen=full_mapping_seen)
+            self._changed.discard(key)
+            emitted.changed.discard(key)
+        written = self.store.submit(batch, **options)
         if puts:
             self._writing.append((written, puts))
 
@@ -199,22 +216,16 @@ class OrderState:
         """Delete the partitions' rows and checkpoints from the store (before a full restore rewrites them)."""
         self.store.write(Batch([], [], [], [], [], []), forget=partitions)
 
-    def _docs_batch(self) -> Batch:
-        batch = Batch([], [], [], [], [], self._sku_names)
-        for key, order in self._puts.items():
-            if (partition := self.partition_of.get(key)) is None:
-                continue  # dropped with its partition
-            kh = key_hash(key)
-            hashes = [(sku_hash(order.shop_id, sku), kh) for sku in seller_skus(order)]
-            if order.lifecycle == ACTIVE:
-                batch.docs.append((kh, key, partition, order.order_version,
-                                   orjson.dumps(order.to_dict())))
-                batch.skus.extend(hashes)
-            else:
-                batch.closed.append((kh, key, order.order_version))
-                batch.stale_skus.extend(hashes)
-        self._sku_names = []
-        return batch
+    @staticmethod
+    def _add_document(batch: Batch, key: str, partition: int, order: IngestedOrder) -> None:
+        kh = key_hash(key)
+        hashes = [(sku_hash(order.shop_id, sku), kh) for sku in seller_skus(order)]
+        if order.lifecycle == ACTIVE:
+            batch.docs.append((kh, key, partition, order.order_version, orjson.dumps(order.to_dict())))
+            batch.skus.extend(hashes)
+        else:
+            batch.closed.append((kh, key, order.order_version))
+            batch.stale_skus.extend(hashes)
 
 
 class OpenOrders(Mapping[str, IngestedOrder]):
