@@ -392,14 +392,16 @@ class MappingService:
         return emitted
 
     async def checkpoint(self, consumed: dict[int, int], read_enriched: bool = False) -> None:
-        """Save the state with the checkpoint `consumed` (next `orders.ingested` offset per partition), after the
-        enrichments sent so far are acknowledged; the `orders.enriched` end is re-read every few seconds (and
-        with `read_enriched`)."""
+        """Wait until the enrichments sent so far are acknowledged (always: the caller commits the input next),
+        then, at most every SAVE_EVERY_S, save the state with the checkpoint `consumed` (next `orders.ingested`
+        offset per partition); the `orders.enriched` end is re-read every few seconds (and with `read_enriched`)."""
         for partition, offset in consumed.items():
             self._consumed[partition] = max(offset, self._consumed.get(partition, 0))
         now = time.monotonic()
         if not read_enriched and now - self._saved_at < SAVE_EVERY_S:
-            return  # the store may lag the committed offsets: a restore reads the tails after its own checkpoint
+            # the store may lag the committed offsets: a restore reads the tails after its own checkpoint
+            await self.flush()
+            return
         self._saved_at = now
         async with self.lock:
             await self.flush()
