@@ -175,12 +175,13 @@ async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> set[int]:
     return set(found or ())
 
 
-async def read_to_end(settings: Settings, topic: str,
-                      partitions: Iterable[int] | None = None) -> AsyncIterator[ConsumerRecord]:
+async def read_to_end(settings: Settings, topic: str, partitions: Iterable[int] | None = None,
+                      start: Mapping[int, int] | None = None) -> AsyncIterator[ConsumerRecord]:
     """Yield every record of `topic` (base name) from the beginning up to its end offsets at call time.
 
     Used to materialize compacted state topics (stores, mappings, open orders) before a service starts work;
-    `partitions` restricts it to those partitions (a consumer restoring the state of what it was assigned).
+    `partitions` restricts it to those partitions (a consumer restoring the state of what it was assigned), and
+    `start` reads a partition from that offset instead of the beginning (the tail after a local checkpoint).
     """
     consumer = create_consumer(settings, None, enable_auto_commit=False)
     await consumer.start()
@@ -193,8 +194,13 @@ async def read_to_end(settings: Settings, topic: str,
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        first = {tp: 0 for tp in tps}
+        for tp in tps:
+            if start is not None and tp.partition in start:
+                first[tp] = start[tp.partition]
+                consumer.seek(tp, first[tp])
         end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
+        remaining = {tp for tp in tps if end[tp] > first[tp]}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=500)
             for tp, records in batch.items():
@@ -204,5 +210,21 @@ async def read_to_end(settings: Settings, topic: str,
             for tp in list(remaining):
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def offset_range(settings: Settings, topic: str, partitions: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(log start offset, end offset) per partition of `topic` (base name); a missing partition is left out."""
+    consumer = create_consumer(settings, None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = topic_name(topic, settings.shopsync_topic_prefix)
+        existing = await partitions_of(consumer, name)
+        tps = [TopicPartition(name, p) for p in sorted(set(partitions) & existing)]
+        if not tps:
+            return {}
+        begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        return {tp.partition: (int(begin[tp]), int(end[tp])) for tp in tps}
     finally:
         await consumer.stop()

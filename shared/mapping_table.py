@@ -39,6 +39,14 @@ class MappingTable:
         self.mappings[key] = mapping
         return True
 
+    def offsets(self) -> dict[str, int]:
+        """Mapping key → offset of the last record applied for it (deletes included: a tombstone is a change)."""
+        return dict(self._offsets)
+
+    def offset_of(self, key: str) -> int:
+        """Offset of the last record applied for `key`, -1 if none."""
+        return self._offsets.get(key, -1)
+
     def apply_record(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> str | None:
         """Apply a Kafka record; the key when the table changed."""
         if key is None:

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     shopsync_mapping_host: str = Field(default="127.0.0.1", description="Mapping admin API listen address.")
     shopsync_mapping_port: int = Field(default=8001, description="Mapping admin API port.")
     shopsync_mapping_url: str = Field(default="http://127.0.0.1:8001", description="Mapping admin API URL (CLI).")
+    shopsync_state_dir: Path = Field(
+        default=Path(".shopsync/state"),
+        description="Local state stores: the mapping service keeps a SQLite store per consumer group under it, so a "
+                    "restart reads only the topics' tails. Losing it costs a full restore from the topics, no data.",
+    )
 
     # Audit (per-order timeline for `shopsync explain`)
     shopsync_audit_host: str = Field(

@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,11 +80,13 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-async def settings(kafka_broker: str, topic_prefix: str) -> AsyncIterator[Settings]:
-    """Settings pointing at the session broker with this test's topics created; topics deleted afterwards."""
+async def settings(kafka_broker: str, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings pointing at the session broker with this test's topics created (and its own local state
+    directory); topics deleted afterwards."""
     s = load_settings(
         kafka_bootstrap_servers=kafka_broker,
         shopsync_topic_prefix=topic_prefix,
+        shopsync_state_dir=tmp_path / "state",
         tiktok_app_key=APP_KEY,
         tiktok_app_secret=APP_SECRET,
         tiktok_allow_http=True,  # the sandbox serves plain http

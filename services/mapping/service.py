@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from typing import Any
 
@@ -22,9 +23,10 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.mapping.enrich import CAUSES, Cause, content_hash, enrich
 from services.mapping.state import Emitted, OrderState
+from services.mapping.store import Checkpoint
 from shared.dlq import send_to_dlq
 from shared.envelope import EventHeaders, Headers, rfc3339
-from shared.kafka import commit_owned, read_to_end
+from shared.kafka import commit_owned, offset_range, read_to_end
 from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
@@ -42,6 +44,9 @@ REPLAY_ID = "replay_id"
 REPLAY_FORCE = "shopsync_replay_force"
 CE_SOURCE = "shopsync/mapping"
 _CAUSE_HEADERS = {cause: ("shopsync_cause", cause.encode()) for cause in CAUSES}
+ENRICHED_CHECKPOINT_EVERY_S = 5.0  # how often a checkpoint re-reads the `orders.enriched` ends (one round trip)
+ENRICHED_READ_TIMEOUT_S = 5.0
+SAVE_EVERY_S = 0.5  # the consumed batches' rows are saved together at most this often (a commit costs ~50 ms)
 
 
 class MappingMetrics:
@@ -100,6 +105,10 @@ class MappingService:
         self._stop = asyncio.Event()
         self.generation = 0  # bumped on every revocation: records fetched before it are no longer ours to process
         self.restored = asyncio.Event()  # the state of the assigned partitions is loaded (cleared while restoring)
+        self.restore_reads = {ORDERS_INGESTED: 0, ORDERS_ENRICHED: 0}  # distinct keys restores read per topic
+        self._enriched_read_at = 0.0
+        self._saved_at = 0.0
+        self._consumed: dict[int, int] = {}  # next orders.ingested offsets processed since the last save
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -135,9 +144,10 @@ class MappingService:
 
     async def _close(self) -> None:
         with contextlib.suppress(KafkaError):  # what was enriched is on the topic before the group moves on
-            await self.flush()
+            await self.checkpoint({}, read_enriched=True)  # a restart reads only what others wrote after this
         await self.consumer.stop()
         await self.producer.stop()
+        self.state.store.compact().result()  # written, and the next start reads the file, not a long WAL
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -154,7 +164,9 @@ class MappingService:
                         break
             if self.generation != fetched_in:
                 continue  # a rebalance overtook this batch: its rest is redelivered to the partitions' owner
-            await self.flush()
+            # the store first: a store ahead of the committed offset only sees the batch again (idempotent)
+            await self.checkpoint({tp.partition: records[-1].offset + 1 for tp, records in batches.items()
+                                   if records})
             await commit_owned(consumer)
 
     async def flush(self) -> None:
@@ -233,11 +245,13 @@ class MappingService:
         """Re-emit every affected open order in the partitions this instance owns; returns how many changed."""
         shop_id, seller_sku = split_mapping_key(key)
         async with self.lock:
+            offset = self.table.offset_of(key)  # what the re-checked enrichments reflect (at least)
             changed = 0
             for order in self.state.affected(shop_id, seller_sku):
                 if await self.emit(order, "mapping_change", extra_headers=[("shopsync_mapping_key", key)]):
                     changed += 1
             await self.flush()
+            self.state.save(mapping_seen={key: offset})
         if changed:
             log.info("orders_reemitted", mapping_key=key, orders=changed)
         return changed
@@ -256,10 +270,99 @@ class MappingService:
 
     # ---- restore ---------------------------------------------------------------------------------------------
     async def restore(self, partitions: set[int]) -> None:
-        """Rebuild the open-order index and last emitted revisions for `partitions` from the compacted topics,
-        then re-emit orders whose enrichment changed while nobody owned them."""
+        """Load the state of `partitions`: from the local store plus the topics' tails after its checkpoint when
+        the checkpoint is still within the topics' retention, else from the topics in full."""
+        try:
+            checkpoints = self.state.store.checkpoints(partitions)
+        except sqlite3.DatabaseError as exc:  # a store damaged after it was opened: the topics are the truth
+            log.error("state_store_unreadable", error=str(exc))
+            checkpoints = {}
+        ingested = await offset_range(self.settings, ORDERS_INGESTED, partitions)
+        enriched = await offset_range(self.settings, ORDERS_ENRICHED, partitions)
+        warm = {p for p, c in checkpoints.items() if _within(c.ingested, ingested.get(p))
+                and _within(c.enriched, enriched.get(p))}
+        ends = {p: Checkpoint(ingested.get(p, (0, 0))[1], enriched.get(p, (0, 0))[1]) for p in partitions}
+        if warm:
+            try:
+                await self._restore_from_store(warm, checkpoints, ends)
+            except sqlite3.DatabaseError as exc:
+                log.error("state_store_unreadable", error=str(exc), partitions=sorted(warm))
+                await self.flush()  # the full restore reads what was re-emitted so far
+                self.state.drop_partitions(warm)
+                warm = set()
+        if partitions - warm:
+            await self._restore_in_full(partitions - warm, ends)
+
+    async def _restore_in_full(self, partitions: set[int], ends: dict[int, Checkpoint]) -> None:
+        """Rebuild the state of `partitions` from the compacted topics (and rewrite it in the store), then re-emit
+        orders whose enrichment changed while nobody owned them."""
+        latest = await self._latest_orders(partitions)
+        emitted = await self._emissions(partitions)
+        async with self.lock:
+            seen = self.table.offsets()  # before any emission: a mapping applied later is re-checked later
+            self.state.forget(partitions)
+            for key, (partition, found) in emitted.items():  # an emission may have raced the read: keep the newest
+                self.state.merge_emitted(key, partition, found)
+            reemitted = 0
+            for n, (order, partition) in enumerate(latest.values()):
+                if n % 10_000 == 0:
+                    await asyncio.sleep(0)  # a million orders: let heartbeats and fetches run
+                if self.state.is_older(order):
+                    continue
+                self.state.put(order, partition)
+                if order.key in emitted and await self.emit(order, "mapping_change"):
+                    reemitted += 1
+            await self.flush()
+            self.state.held |= partitions
+            await self.state.save_gradually(checkpoints={p: ends[p] for p in partitions}, mapping_seen=seen,
+                                            seen_in=partitions, full_mapping_seen=True)
+            self.state.store.compact()
+        log.info("partitions_restored", partitions=sorted(partitions), source="topics", orders=len(latest),
+                 open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
+
+    async def _restore_from_store(self, partitions: set[int], checkpoints: dict[int, Checkpoint],
+                                  ends: dict[int, Checkpoint]) -> None:
+        """Load `partitions` from the store, apply the topics' tails after the checkpoint, and re-check the orders
+        that changed: those in the tails, and those affected by mappings that changed since the store saw them."""
+        latest = await self._latest_orders(partitions, {p: c.ingested for p, c in checkpoints.items()})
+        emitted = await self._emissions(partitions, {p: c.enriched for p, c in checkpoints.items()})
+        async with self.lock:
+            table = self.table.offsets()  # before any emission, as in the full restore
+            rows = await self.state.load(partitions)
+            for key, (partition, found) in emitted.items():
+                self.state.merge_emitted(key, partition, found)
+            recheck: dict[str, tuple[IngestedOrder, int]] = {}
+            for order, partition in latest.values():
+                if not self.state.is_older(order):
+                    self.state.put(order, partition)
+                    recheck[order.key] = (order, partition)
+            changed: dict[str, set[int]] = {}
+            for partition in partitions:  # mappings changed since this partition's enrichments were stored
+                for key in _changed_mappings(self.state.store.mapping_seen(partition), table):
+                    changed.setdefault(key, set()).add(partition)
+            for key, where in changed.items():
+                for order in self.state.affected(*split_mapping_key(key)):
+                    if self.state.partition_of.get(order.key) in where:
+                        recheck.setdefault(order.key, (order, self.state.partition_of[order.key]))
+            # emissions another instance made while it owned the partition: re-check them against today's table
+            for order, partition in self.state.open_orders(k for k in emitted if k not in recheck):
+                recheck[order.key] = (order, partition)
+            reemitted = 0
+            for order, _ in recheck.values():
+                if order.key in self.state.emitted and await self.emit(order, "mapping_change"):
+                    reemitted += 1
+            await self.flush()
+            self.state.save(checkpoints={p: ends[p] for p in partitions},
+                            mapping_seen={k: table.get(k, -1) for k in changed}, seen_in=partitions)
+        log.info("partitions_restored", partitions=sorted(partitions), source="store", stored_orders=rows,
+                 tail_orders=len(latest), tail_emissions=len(emitted), mappings_changed=len(changed),
+                 rechecked=len(recheck), reemitted=reemitted)
+
+    async def _latest_orders(self, partitions: set[int], start: dict[int, int] | None = None,
+                             ) -> dict[str, tuple[IngestedOrder, int]]:
+        """The newest version of every order on `orders.ingested` (from `start`), with its partition."""
         latest: dict[str, tuple[IngestedOrder, int]] = {}
-        async for record in read_to_end(self.settings, ORDERS_INGESTED, partitions):
+        async for record in read_to_end(self.settings, ORDERS_INGESTED, partitions, start):
             try:
                 order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
             except (ValueError, KeyError, TypeError):
@@ -267,30 +370,65 @@ class MappingService:
             kept = latest.get(order.key)
             if kept is None or kept[0].order_version <= order.order_version:
                 latest[order.key] = (order, record.partition)
-        emitted: dict[str, Emitted] = {}
-        async for record in read_to_end(self.settings, ORDERS_ENRICHED, partitions):
+        self.restore_reads[ORDERS_INGESTED] += len(latest)
+        return latest
+
+    async def _emissions(self, partitions: set[int], start: dict[int, int] | None = None,
+                         ) -> dict[str, tuple[int, Emitted]]:
+        """The last emitted revision and content hash per key on `orders.enriched` (from `start`)."""
+        emitted: dict[str, tuple[int, Emitted]] = {}
+        async for record in read_to_end(self.settings, ORDERS_ENRICHED, partitions, start):
             if record.key is None or record.value is None:
                 continue
             try:
                 doc = orjson.loads(record.value)
-                emitted[record.key.decode()] = Emitted(int(doc["revision"]), content_hash(doc))
+                found = Emitted(int(doc["revision"]), content_hash(doc))
             except (ValueError, KeyError, TypeError):
                 continue
-        async with self.lock:
-            for key, seen in emitted.items():  # an emission may have raced the read: keep the newest revision
-                last = self.state.emitted.get(key)
-                if last is None or last.revision < seen.revision:
-                    self.state.emitted[key] = seen
-            reemitted = 0
-            for order, partition in latest.values():
-                if self.state.is_older(order):
-                    continue
-                self.state.put(order, partition)
-                if order.key in emitted and await self.emit(order, "mapping_change"):
-                    reemitted += 1
+            key = record.key.decode()
+            kept = emitted.get(key)
+            if kept is None or kept[1].revision < found.revision:
+                emitted[key] = (record.partition, found)
+        self.restore_reads[ORDERS_ENRICHED] += len(emitted)
+        return emitted
+
+    async def checkpoint(self, consumed: dict[int, int], read_enriched: bool = False) -> None:
+        """Wait until the enrichments sent so far are acknowledged (always: the caller commits the input next),
+        then, at most every SAVE_EVERY_S, save the state with the checkpoint `consumed` (next `orders.ingested`
+        offset per partition); the `orders.enriched` end is re-read every few seconds (and with `read_enriched`)."""
+        for partition, offset in consumed.items():
+            self._consumed[partition] = max(offset, self._consumed.get(partition, 0))
+        now = time.monotonic()
+        if not read_enriched and now - self._saved_at < SAVE_EVERY_S:
+            # the store may lag the committed offsets: a restore reads the tails after its own checkpoint
             await self.flush()
-        log.info("partitions_restored", partitions=sorted(partitions), orders=len(latest),
-                 open_orders=sum(1 for o, _ in latest.values() if o.lifecycle == ACTIVE), reemitted=reemitted)
+            return
+        self._saved_at = now
+        async with self.lock:
+            await self.flush()
+            enriched: dict[int, int] = {}
+            if read_enriched or time.monotonic() - self._enriched_read_at > ENRICHED_CHECKPOINT_EVERY_S:
+                # under the lock: every record below these ends is one this instance sent and now knows
+                with contextlib.suppress(KafkaError, TimeoutError):  # then the stored end stays where it was
+                    async with asyncio.timeout(ENRICHED_READ_TIMEOUT_S):
+                        ends = await offset_range(self.settings, ORDERS_ENRICHED, self.state.held)
+                    enriched = {p: end for p, (_, end) in ends.items()}
+                self._enriched_read_at = time.monotonic()
+            consumed, self._consumed = self._consumed, {}
+            self.state.save(advance={p: Checkpoint(consumed.get(p, 0), enriched.get(p, 0))
+                                     for p in consumed.keys() | enriched.keys() if p in self.state.held})
+
+
+def _within(offset: int, bounds: tuple[int, int] | None) -> bool:
+    """A checkpoint offset still on the topic: not before its log start (retention), not past its end (a new
+    topic under the same name)."""
+    return bounds is not None and bounds[0] <= offset <= bounds[1]
+
+
+def _changed_mappings(seen: dict[str, int], table: dict[str, int]) -> set[str]:
+    """Mapping keys whose last record differs from the one the stored enrichments reflect (a compacted-away
+    tombstone counts: the key is gone from the table)."""
+    return {k for k in seen.keys() | table.keys() if seen.get(k, -1) != table.get(k, -1)}
 
 
 def _read_headers(headers: Headers | None) -> tuple[str | None, str | None, bool]:
@@ -317,6 +455,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         async with self.service.lock:  # no emission can slip in between the flush and the drop
             self.service.generation += 1
             await self.service.flush()
+            self.service.state.save()  # what the partitions' state learned stays in the store for a later restore
             self.service.state.drop_partitions({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

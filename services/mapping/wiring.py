@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 
 from services.mapping.api import create_api
 from services.mapping.service import GROUP, MappingMetrics, MappingService
+from services.mapping.state import OrderState
+from services.mapping.store import StateStore
 from shared.admin import serve
 from shared.kafka import create_consumer, create_managed_producer
 from shared.logging import get_logger
@@ -25,10 +27,13 @@ GC_YOUNG_THRESHOLD = 100_000
 
 
 def build_service(settings: Settings, group_id: str | None = None) -> MappingService:
-    """The service with its own producer and consumer (in group `group_id`, default the mapping group)."""
+    """The service with its own producer, consumer (in group `group_id`, default the mapping group) and local state
+    store (`SHOPSYNC_STATE_DIR/<group>`)."""
     metrics, group = MappingMetrics(), group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
+    store = StateStore.open(settings.shopsync_state_dir / group / "mapping.sqlite3")
     return MappingService(settings, producer=create_managed_producer(settings, "mapping", metrics.registry),
-                          consumer=create_consumer(settings, group, lag=metrics.lag), metrics=metrics)
+                          consumer=create_consumer(settings, group, lag=metrics.lag), state=OrderState(store),
+                          metrics=metrics)
 
 
 def build_app(settings: Settings, group_id: str | None = None) -> tuple[Starlette, MappingService]:
