@@ -148,6 +148,7 @@ class MappingService:
         await self.consumer.stop()
         await self.producer.stop()
         self.state.store.compact().result()  # written, and the next start reads the file, not a long WAL
+        self.state.store.close()  # and free for the next instance on this host
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -16,6 +16,7 @@ for the writes submitted before them. No transaction spans an `await`: two servi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import sqlite3
 import zlib
@@ -23,12 +24,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shared.logging import get_logger
 
 log = get_logger("mapping.store")
 SCHEMA_VERSION = "2"
+MAX_SLOTS = 16  # store files per directory: one per instance running on the host (or sharing the volume)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     # every order seen: the newest version, the last emitted revision and content hash
@@ -101,6 +103,35 @@ class StateStore:
         self.failed: sqlite3.Error | None = None  # a write failed: later ones are skipped (the store stays behind)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="state-store")
         self._last: Future[None] | None = None
+        self._lock: IO[bytes] | None = None  # held while open: no other store uses this file (`open_own`)
+
+    @classmethod
+    def open_own(cls, directory: Path, stem: str) -> StateStore:
+        """The first store `directory/<stem>[.<n>].sqlite3` that no other open store holds (an exclusive `flock` on
+        its `.lock` file, released by `close` or the process's end), so instances sharing a directory never share a
+        file. Any store is a valid start: its checkpoint only decides how much of the topics a restore reads."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a read-only file system without a state volume: restores stay full
+            log.warning("state_store_unavailable", path=str(directory), error=str(exc))
+            return cls._connect(None)
+        for slot in range(MAX_SLOTS):
+            path = directory / (f"{stem}.sqlite3" if slot == 0 else f"{stem}.{slot}.sqlite3")
+            lock = path.with_name(f"{path.name}.lock").open("a+b")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            try:
+                store = cls.open(path)
+            except BaseException:
+                lock.close()
+                raise
+            store._lock = lock
+            return store
+        log.warning("state_store_unavailable", path=str(directory), error=f"all {MAX_SLOTS} store files are in use")
+        return cls._connect(None)
 
     @classmethod
     def open(cls, path: Path | None) -> StateStore:
@@ -155,6 +186,9 @@ class StateStore:
         if self.reader is not self.db:
             self.reader.close()
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock: the next instance here may use this file
+            self._lock = None
 
     def submit(self, batch: Batch, **options: Any) -> Future[None]:
         """`write` in the background thread, after the writes submitted before; returns at once (the future of

@@ -28,9 +28,9 @@ GC_YOUNG_THRESHOLD = 100_000
 
 def build_service(settings: Settings, group_id: str | None = None) -> MappingService:
     """The service with its own producer, consumer (in group `group_id`, default the mapping group) and local state
-    store (`SHOPSYNC_STATE_DIR/<group>`)."""
+    store (`SHOPSYNC_STATE_DIR/<group>`, a file no other running instance holds)."""
     metrics, group = MappingMetrics(), group_id or topic_name(GROUP, settings.shopsync_topic_prefix)
-    store = StateStore.open(settings.shopsync_state_dir / group / "mapping.sqlite3")
+    store = StateStore.open_own(settings.shopsync_state_dir / group, "mapping")
     return MappingService(settings, producer=create_managed_producer(settings, "mapping", metrics.registry),
                           consumer=create_consumer(settings, group, lag=metrics.lag), state=OrderState(store),
                           metrics=metrics)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from services.mapping.service import MappingService, _changed_mappings, _within
+from services.mapping.store import StateStore
 from services.mapping.wiring import build_app
 from shared.kafka import create_producer
 from shared.mappings import Mapping, mapping_key
@@ -172,3 +173,22 @@ async def test_a_partition_that_moved_away_and_back_continues_its_revisions(stor
                          what="every order at revision 3")
         assert moved
     assert revisions(await everything(store_settings, ORDERS_ENRICHED)) == {o.key: [1, 2, 3] for o in orders}
+
+
+def test_instances_sharing_a_state_directory_never_share_a_store_file(tmp_path: Path) -> None:
+    first = StateStore.open_own(tmp_path / "group", "mapping")
+    second = StateStore.open_own(tmp_path / "group", "mapping")
+    assert (first.path, second.path) == (tmp_path / "group" / "mapping.sqlite3",
+                                         tmp_path / "group" / "mapping.1.sqlite3")
+    first.close()
+    third = StateStore.open_own(tmp_path / "group", "mapping")  # the file the closed one held is free again
+    assert third.path == tmp_path / "group" / "mapping.sqlite3"
+    second.close()
+    third.close()
+
+
+def test_a_state_directory_that_cannot_be_created_gives_an_in_memory_store(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    store = StateStore.open_own(tmp_path / "file" / "group", "mapping")
+    assert store.path is None
+    store.close()
