@@ -9,6 +9,7 @@ Consumers: manual commits after processing (at-least-once), starting from the ea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
@@ -71,6 +72,25 @@ class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped: 
     async def start(self) -> None:
         async with _explained(self._connect_options):
             await super().start()
+
+    async def stop(self) -> None:
+        """Close as aiokafka does, and finish closing when its fetcher lets the cancellation of one of its own
+        fetch tasks escape: aiokafka 0.14's `Fetcher.close` cancels and awaits each pending fetch, and a fetch that
+        had failed (a broker going away) and was sleeping its retry backoff re-raises that CancelledError, which
+        skips the rest of the close and reaches the caller as if it had been cancelled. Seen as a mapping service
+        that died silently at start-up: `read_to_end`'s reader stopped while the broker was down."""
+        try:
+            await super().stop()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the caller itself is being cancelled
+            log.warning("consumer_close_completed", reason="a cancelled fetch's CancelledError escaped aiokafka")
+            pending = [t for t in getattr(self._fetcher, "_pending_tasks", ()) if not t.done()]
+            for fetch in pending:
+                fetch.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self._client.close()
 
     async def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
         await super().commit(offsets)
