@@ -234,17 +234,20 @@ async def read_to_end(settings: Settings, topic: str, partitions: Iterable[int] 
         await consumer.stop()
 
 
-async def offset_range(settings: Settings, topic: str, partitions: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """(log start offset, end offset) per partition of `topic` (base name); a missing partition is left out."""
+async def offset_ranges(settings: Settings, topics: Iterable[str], partitions: Iterable[int],
+                        ) -> dict[str, dict[int, tuple[int, int]]]:
+    """Per topic (base name), (log start offset, end offset) per partition, read by one client; a missing
+    partition is left out."""
     consumer = create_consumer(settings, None, enable_auto_commit=False)
     await consumer.start()
     try:
-        name = topic_name(topic, settings.shopsync_topic_prefix)
-        existing = await partitions_of(consumer, name)
-        tps = [TopicPartition(name, p) for p in sorted(set(partitions) & existing)]
-        if not tps:
-            return {}
-        begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
-        return {tp.partition: (int(begin[tp]), int(end[tp])) for tp in tps}
+        ranges: dict[str, dict[int, tuple[int, int]]] = {}
+        for topic in topics:
+            name = topic_name(topic, settings.shopsync_topic_prefix)
+            existing = await partitions_of(consumer, name)
+            tps = [TopicPartition(name, p) for p in sorted(set(partitions) & existing)]
+            begin, end = (await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)) if tps else ({}, {})
+            ranges[topic] = {tp.partition: (int(begin[tp]), int(end[tp])) for tp in tps}
+        return ranges
     finally:
         await consumer.stop()

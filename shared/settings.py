@@ -228,17 +228,13 @@ class Settings(BaseSettings):
     @field_validator("shopsync_console_health_urls")
     @classmethod
     def _health_urls_are_named_http_urls(cls, value: str) -> str:
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            name, eq, url = item.partition("=")
-            if not (eq and name.strip() and url.strip().startswith(("http://", "https://"))):
-                raise ValueError(f"{item!r} is not name=http(s)://host:port/path")
+        _named_urls(value)
         return value
 
     @property
     def console_health_urls(self) -> list[tuple[str, str]]:
         """`SHOPSYNC_CONSOLE_HEALTH_URLS` as (name, url) pairs (empty when blank)."""
-        pairs = (part.strip().partition("=") for part in self.shopsync_console_health_urls.split(","))
-        return [(name.strip(), url.strip()) for name, _, url in pairs if name.strip()]
+        return _named_urls(self.shopsync_console_health_urls)
 
     @model_validator(mode="after")
     def _kafka_security_is_consistent(self) -> Settings:
@@ -335,3 +331,14 @@ def tiktok_http_problem(settings: Settings) -> str | None:
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment, with explicit overrides (tests, CLI flags) that pydantic validates."""
     return Settings(**overrides)
+
+
+def _named_urls(value: str) -> list[tuple[str, str]]:
+    """`name=url,name=url` as (name, url) pairs; ValueError naming the first item that is not name=http(s)://..."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, eq, url = (text.strip() for text in item.partition("="))
+        if not (eq and name and url.startswith(("http://", "https://"))):
+            raise ValueError(f"{item!r} is not name=http(s)://host:port/path")
+        pairs.append((name, url))
+    return pairs

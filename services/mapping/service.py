@@ -26,7 +26,7 @@ from services.mapping.state import Emitted, OrderState
 from services.mapping.store import Checkpoint
 from shared.dlq import send_to_dlq
 from shared.envelope import EventHeaders, Headers, rfc3339
-from shared.kafka import commit_owned, offset_range, read_to_end
+from shared.kafka import commit_owned, offset_ranges, read_to_end
 from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.mapping_table import MappingTable
@@ -278,8 +278,8 @@ class MappingService:
         except sqlite3.DatabaseError as exc:  # a store damaged after it was opened: the topics are the truth
             log.error("state_store_unreadable", error=str(exc))
             checkpoints = {}
-        ingested = await offset_range(self.settings, ORDERS_INGESTED, partitions)
-        enriched = await offset_range(self.settings, ORDERS_ENRICHED, partitions)
+        ranges = await offset_ranges(self.settings, (ORDERS_INGESTED, ORDERS_ENRICHED), partitions)
+        ingested, enriched = ranges[ORDERS_INGESTED], ranges[ORDERS_ENRICHED]
         warm = {p for p, c in checkpoints.items() if _within(c.ingested, ingested.get(p))
                 and _within(c.enriched, enriched.get(p))}
         ends = {p: Checkpoint(ingested.get(p, (0, 0))[1], enriched.get(p, (0, 0))[1]) for p in partitions}
@@ -412,8 +412,8 @@ class MappingService:
                 # under the lock: every record below these ends is one this instance sent and now knows
                 with contextlib.suppress(KafkaError, TimeoutError):  # then the stored end stays where it was
                     async with asyncio.timeout(ENRICHED_READ_TIMEOUT_S):
-                        ends = await offset_range(self.settings, ORDERS_ENRICHED, self.state.held)
-                    enriched = {p: end for p, (_, end) in ends.items()}
+                        ends = await offset_ranges(self.settings, (ORDERS_ENRICHED,), self.state.held)
+                    enriched = {p: end for p, (_, end) in ends[ORDERS_ENRICHED].items()}
                 self._enriched_read_at = time.monotonic()
             consumed, self._consumed = self._consumed, {}
             self.state.save(advance={p: Checkpoint(consumed.get(p, 0), enriched.get(p, 0))
