@@ -138,6 +138,13 @@ def create_managed_producer(settings: Settings, name: str, registry: CollectorRe
                            metrics=ProducerMetrics(registry) if registry is not None else None)
 
 
+#: For a consumer that reads a busy topic for the few records it acts on, none of them urgent to the second: the
+#: broker answers its fetches once 64 KiB or half a second has gathered, not every few records. Answering every few
+#: records, the stores owner's authorization feed cost 0.124 of a core at 500 webhooks/s (247 µs per webhook);
+#: batched, 0.007 (14 µs).
+BATCHED_FETCHES: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 500}
+
+
 def create_consumer(settings: Settings, group_id: str | None, *topics: str, lag: ConsumerLag | None = None,
                     **overrides: Any) -> AIOKafkaConsumer:
     """A consumer with manual commits (call `commit()` after outputs are acknowledged); `topics` are base names.

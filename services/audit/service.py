@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from services.audit.store import AuditStore
 from services.audit.timeline import AUDITED, Entry, entry_for
-from shared.kafka import commit_owned, create_consumer
+from shared.kafka import BATCHED_FETCHES, commit_owned, create_consumer
 from shared.settings import Settings
 from shared.topics import base_name, topic_name
 
@@ -21,7 +21,8 @@ GROUP = "shopsync-audit"
 
 
 async def index_forever(settings: Settings, store: AuditStore, stop: asyncio.Event) -> None:
-    consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), *AUDITED)
+    consumer = create_consumer(settings, topic_name(GROUP, settings.shopsync_topic_prefix), *AUDITED,
+                               **BATCHED_FETCHES)  # every record of seven topics, for an operator's timeline
     await consumer.start()
     try:
         while not stop.is_set():

@@ -25,7 +25,7 @@ from services.store_sync.inventory import InventorySync
 from services.store_sync.lease import LEASE_GROUP, Lease, lease_client_id
 from services.store_sync.retry import sleep_unless_stopped, store_sync_policy
 from shared.admin import admin_app
-from shared.kafka import create_consumer, create_managed_producer
+from shared.kafka import BATCHED_FETCHES, create_consumer, create_managed_producer
 from shared.kafka_metrics import ConsumerLag
 from shared.logging import get_logger
 from shared.producer import ManagedProducer
@@ -174,13 +174,13 @@ def build_service(settings: Settings, tiktok: TikTokClient | None = None,
     prefix, registry, stop = settings.shopsync_topic_prefix, CollectorRegistry(), stop or asyncio.Event()
     lag = ConsumerLag(registry)  # kafka_consumer_lag{group, topic}
 
-    def consumer(group: str, topic: str) -> AIOKafkaConsumer:
+    def consumer(group: str, topic: str, **options: Any) -> AIOKafkaConsumer:
         return create_consumer(settings, topic_name(group, prefix), topic, max_poll_interval_ms=LONG_POLL_MS,
-                               lag=lag)
+                               lag=lag, **options)
 
     def consumers() -> tuple[AIOKafkaConsumer, AIOKafkaConsumer, AIOKafkaConsumer]:
         return (consumer(SHIPMENTS_GROUP, OMS_SHIPMENTS), consumer(INVENTORY_GROUP, OMS_INVENTORY),
-                consumer(WEBHOOKS_GROUP, TIKTOK_WEBHOOKS))
+                consumer(WEBHOOKS_GROUP, TIKTOK_WEBHOOKS, **BATCHED_FETCHES))  # every webhook, for product events
 
     lease = Lease(settings, create_consumer(settings, topic_name(LEASE_GROUP, prefix), client_id=lease_client_id()))
     return StoreSyncService(settings, producer=create_managed_producer(settings, "store_sync", registry),

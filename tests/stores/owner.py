@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from services.stores.service import GROUP, WEBHOOKS_GROUP, StoresService
+from services.stores.service import GROUP, StoresService
+from services.stores.wiring import webhook_feed_consumer
 from shared.kafka import create_consumer, create_managed_producer, create_producer, read_to_end
 from shared.settings import Settings
 from shared.stores.crypto import generate_key
@@ -55,7 +56,7 @@ def owner(settings: Settings, tiktok: TikTokClient | FakeTikTok) -> StoresServic
     prefix = settings.shopsync_topic_prefix
     return StoresService(settings, producer=create_managed_producer(settings, "stores-test"),
                          consumer=create_consumer(settings, topic_name(GROUP, prefix)),
-                         webhooks=create_consumer(settings, topic_name(WEBHOOKS_GROUP, prefix)),
+                         webhooks=webhook_feed_consumer(settings),  # as wired: its fetches batched
                          tiktok=tiktok)  # type: ignore[arg-type]  # a scripted TikTok answers the calls the owner makes
 
 
