@@ -146,9 +146,9 @@ class Settings(BaseSettings):
     )
     shopsync_coalesce_ms: int = Field(default=50, description="Window for coalescing order events into one fetch.")
     shopsync_ingest_lanes: int = Field(
-        default=4, description="Lanes per shop in one ingest process: an order's events always go through the same "
+        default=1, description="Lanes per shop in one ingest process: an order's events always go through the same "
                                "one; each fetches, publishes and acknowledges its own orders, all within the shop's "
-                               "rate limit."
+                               "rate limit. More help when TikTok's answers, not the CPU, bound a lane."
     )
 
     # Mapping
