@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         default=600.0, description="Reconciliation poll period per linked store (seconds; 0 disables)."
     )
     shopsync_coalesce_ms: int = Field(default=50, description="Window for coalescing order events into one fetch.")
+    shopsync_ingest_lanes: int = Field(
+        default=1, description="Lanes per shop in one ingest process: an order's events always go through the same "
+                               "one; each fetches, publishes and acknowledges its own orders, all within the shop's "
+                               "rate limit. More help when TikTok's answers, not the CPU, bound a lane."
+    )
 
     # Mapping
     shopsync_mapping_host: str = Field(default="127.0.0.1", description="Mapping admin API listen address.")

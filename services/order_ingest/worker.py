@@ -1,10 +1,12 @@
 """The ingest worker: consume `tiktok.webhooks`, fetch order details per shop, decide, publish, then commit.
 
-Every shop has its own lane: its order events are coalesced (one fetch per order, however many events name it;
-the client asks for 50 ids a call) and fetched independently, so a shop stuck in a 429 storm holds up no other
-shop. Offsets are committed only up to the oldest record not yet finished, and a record is finished only once
-its outputs are acknowledged (at-least-once; outputs are versioned upserts, so a redelivered record changes
-nothing).
+Every shop has its own lanes (`SHOPSYNC_INGEST_LANES` per shop, an order always in the same one, chosen by a hash
+of its id, so its events stay in order): their order events are coalesced (one fetch per order, however many
+events name it; the client asks for 50 ids a call) and fetched independently, so a shop stuck in a 429 storm holds
+up no other shop, and one shop's orders are not bound to one fetch-publish-acknowledge cycle at a time. The
+client's rate limiter is per shop, so it bounds the calls of all a shop's lanes together. Offsets are committed
+only up to the oldest record not yet finished, and a record is finished only once its outputs are acknowledged
+(at-least-once; outputs are versioned upserts, so a redelivered record changes nothing).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+import zlib
 from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer
@@ -49,6 +52,12 @@ log = get_logger("order_ingest")
 READS = event_types.ORDER_EVENTS | event_types.AUTHORIZATION_EVENTS  # the topics whose `data` the ingest judges
 LANE_BATCH = 100  # orders one lane fetches at a time (two Get Order Detail calls)
 MAX_IN_FLIGHT = 5000  # unfinished records before consumption pauses
+Lane = tuple[str, int]  # shop id, lane number
+
+
+def lane_of(shop_id: str, order_id: str, lanes: int) -> Lane:
+    """The lane an order's events go through: the same one for every event of the order (a stable hash)."""
+    return shop_id, zlib.crc32(order_id.encode()) % lanes
 
 
 class IngestWorker:
@@ -68,9 +77,10 @@ class IngestWorker:
         self.notifications = notifications if notifications is not None else NotificationWindow()
         self._unfinished_ids: dict[tuple[str, int, int], tuple[str, int]] = {}  # record → its notification
         self.ledger = OffsetLedger()
-        self._waiting: dict[str, dict[str, list[OrderEvent]]] = {}  # shop id → order id → events, oldest first
+        self.lanes_per_shop = max(1, settings.shopsync_ingest_lanes)
+        self._waiting: dict[Lane, dict[str, list[OrderEvent]]] = {}  # lane → order id → events, oldest first
         self._fetching: set[str] = set()  # order keys a lane is working on
-        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._open_orders: dict[tuple[str, int, int], int] = {}  # record → its order events not yet decided
         self._failure: BaseException | None = None
@@ -134,13 +144,13 @@ class IngestWorker:
                 self.outputs.note_decided(key, latest.update_time)
                 pending += ordered.fresh
             else:
-                self._waiting.setdefault(latest.shop_id, {}).setdefault(latest.order_id, []).extend(ordered.fresh)
+                self._waiting.setdefault(self._lane(latest), {}).setdefault(latest.order_id, []).extend(ordered.fresh)
         await self.outputs.flush()
         finished += self._records_done(pending)
         self._finish(finished)
-        for shop_id in self._waiting:
-            if shop_id not in self._lanes:
-                self._lanes[shop_id] = asyncio.get_running_loop().create_task(self._drain(shop_id))
+        for lane in self._waiting:
+            if lane not in self._lanes:
+                self._lanes[lane] = asyncio.get_running_loop().create_task(self._drain(lane))
 
     async def commit(self) -> None:
         """Commit every assigned partition up to its oldest unfinished record (`kafka_consumer_lag` follows)."""
@@ -168,7 +178,10 @@ class IngestWorker:
 
     def _queued(self, event: OrderEvent) -> bool:
         """A lane has this order waiting or in hand: newer events go through the lane too (ordering)."""
-        return event.key in self._fetching or event.order_id in self._waiting.get(event.shop_id, {})
+        return event.key in self._fetching or event.order_id in self._waiting.get(self._lane(event), {})
+
+    def _lane(self, event: OrderEvent) -> Lane:
+        return lane_of(event.shop_id, event.order_id, self.lanes_per_shop)
 
     def _reasons_without_fetch(self, event: OrderEvent) -> list[str]:
         """Skip reasons knowable without an API call (a status that cannot qualify, a store that takes no orders)."""
@@ -180,15 +193,16 @@ class IngestWorker:
             return ([early] if early else []) + blocked
         return []
 
-    async def _drain(self, shop_id: str) -> None:
-        """One shop's lane: fetch and decide its waiting orders until none are left.
+    async def _drain(self, lane: Lane) -> None:
+        """One of a shop's lanes: fetch and decide its waiting orders until none are left.
 
         The acknowledgement of one batch's outputs overlaps the next batch's Get Order Detail call: a batch's
         records are finished (committable) only once its outputs are acknowledged, and at most one batch waits."""
+        shop_id = lane[0]
         acknowledging: asyncio.Task[None] | None = None
         try:
             while True:
-                if not (waiting := self._waiting.get(shop_id)):
+                if not (waiting := self._waiting.get(lane)):
                     if acknowledging is None:
                         break
                     await acknowledging  # orders that arrive meanwhile are this lane's too
@@ -196,7 +210,7 @@ class IngestWorker:
                     continue
                 batch = {oid: waiting.pop(oid) for oid in list(itertools.islice(waiting, LANE_BATCH))}
                 if not waiting:
-                    del self._waiting[shop_id]
+                    del self._waiting[lane]
                 keys = {order_key(shop_id, oid) for oid in batch}
                 self._fetching |= keys
                 try:
@@ -214,7 +228,7 @@ class IngestWorker:
         finally:
             if acknowledging is not None and not acknowledging.done():
                 acknowledging.cancel()  # stopping: its records stay unfinished and are redelivered
-            self._lanes.pop(shop_id, None)
+            self._lanes.pop(lane, None)
 
     async def _acknowledge(self, events: list[OrderEvent]) -> None:
         """Wait until the outputs published so far are acknowledged, then finish the records of `events`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka.structs import TopicPartition
@@ -12,7 +13,9 @@ from aiokafka.structs import TopicPartition
 from services.order_ingest import worker as worker_module
 from services.order_ingest.ledger import OffsetLedger
 from services.order_ingest.service import GROUP
+from services.order_ingest.worker import lane_of
 from shared.dedupe import NotificationWindow, recent_notifications
+from shared.tiktok.client import PACING, TikTokClient
 from shared.tiktok.errors import NotFound, PermissionDenied
 from shared.topics import DLQ, ORDERS_INGESTED, ORDERS_SKIPPED, TIKTOK_WEBHOOKS, topic_name
 from tests.fakes import UPDATE_TIMES, every_order_found
@@ -56,6 +59,7 @@ async def test_a_shop_stuck_in_a_429_storm_holds_up_no_other_shop_and_is_not_com
 
 
 async def test_events_that_arrive_while_the_shop_is_busy_are_coalesced_into_one_fetch(rig: Rig) -> None:
+    rig.worker.lanes_per_shop = 1  # one lane: every order of the shop waits behind a1's fetch
     rig.start()
     rig.tiktok.order_answers[SHOP_A] = busy = Storm()
     await rig.push(SHOP_A, "a1")
@@ -264,6 +268,7 @@ async def test_a_lane_fetches_its_next_orders_while_the_last_batch_awaits_acknow
 
     monkeypatch.setattr(rig.worker.outputs, "flush", held_flush)
     rig.tiktok.order_answers[SHOP_A] = busy = Storm()
+    rig.worker.lanes_per_shop = 1  # a2 in a1's lane
     rig.start()
     try:
         first = await rig.push(SHOP_A, "a1")
@@ -279,3 +284,110 @@ async def test_a_lane_fetches_its_next_orders_while_the_last_batch_awaits_acknow
     finally:
         released.set()
     await rig.until_committed(last + 1)
+
+
+# ---- several lanes per shop ---------------------------------------------------------------------------------
+class Held:
+    """Get Order Detail answers at once, except for calls naming an order in `held`, which wait for `release`;
+    records the most calls naming one order at the same time."""
+
+    def __init__(self, *held: str) -> None:
+        self.held, self.released = set(held), asyncio.Event()
+        self.naming: dict[str, int] = {}
+        self.most_at_once = 0
+
+    async def __call__(self, ids: list[str]) -> list[dict[str, Any]]:
+        for i in ids:
+            self.naming[i] = self.naming.get(i, 0) + 1
+            self.most_at_once = max(self.most_at_once, self.naming[i])
+        try:
+            if self.held & set(ids):
+                await self.released.wait()
+            return every_order_found(ids)
+        finally:
+            for i in ids:
+                self.naming[i] -= 1
+
+
+def other_lane(order_id: str, lanes: int) -> str:
+    """An order id in another lane of SHOP_A than `order_id`'s."""
+    return next(f"a{n}" for n in range(2, 100) if lane_of(SHOP_A, f"a{n}", lanes) != lane_of(SHOP_A, order_id, lanes))
+
+
+async def test_a_shops_orders_in_another_lane_are_fetched_and_published_while_one_lane_waits(rig: Rig) -> None:
+    """Two lanes of one shop work at once; the offset is still not committed past the waiting lane's record."""
+    rig.worker.lanes_per_shop = 4
+    rig.tiktok.order_answers[SHOP_A] = held = Held("a1")
+    rig.start()
+    stuck = await rig.push(SHOP_A, "a1")
+    await eventually(lambda: rig.tiktok.order_calls, within=20, what="a1 being fetched")
+    second = other_lane("a1", 4)
+    last = await rig.push(SHOP_A, second)
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert order_ids(view) == {second}  # published while a1's fetch is still held
+        await rig.worker.commit()
+        assert await rig.committed() in (None, stuck)  # never past a1's unfinished record
+        held.released.set()
+        await view.until(lambda rs: len(rs) == 2)
+    await rig.until_committed(last + 1)
+    assert rig.tiktok.order_calls == [(SHOP_A, ["a1"]), (SHOP_A, [second])]
+
+
+async def test_an_orders_newer_events_wait_for_its_own_lane_and_are_published_in_order(rig: Rig) -> None:
+    """However many lanes a shop has, one order is never fetched twice at once nor published older after newer."""
+    rig.worker.lanes_per_shop = 4
+    rig.tiktok.order_answers[SHOP_A] = held = Held("a1")
+    rig.start()
+    await rig.push(SHOP_A, "a1")
+    await eventually(lambda: rig.tiktok.order_calls, within=20, what="a1 being fetched")
+    second = other_lane("a1", 4)
+    await rig.push(SHOP_A, "a1", status="ON_HOLD")  # newer: waits in a1's lane behind its fetch
+    last = await rig.push(SHOP_A, second)
+    async with TopicView(rig.settings, ORDERS_INGESTED) as view:
+        await view.until(lambda rs: len(rs) == 1)
+        assert order_ids(view) == {second}
+        assert rig.tiktok.order_calls == [(SHOP_A, ["a1"]), (SHOP_A, [second])]  # a1 not asked for again yet
+        held.released.set()
+        await rig.until_committed(last + 1)
+        versions = [v["order_version"] for v in view.values() if v["order_id"] == "a1"]
+    assert rig.tiktok.order_calls[2:] == [(SHOP_A, ["a1"])]  # the newer event: one more fetch, after the first
+    assert held.most_at_once == 1
+    assert versions == sorted(versions)
+
+
+def test_an_orders_lane_is_the_same_for_every_event_and_the_lanes_share_the_shops_orders() -> None:
+    lanes = {lane_of(SHOP_A, f"o{n}", 4) for n in range(200)}
+    assert lanes == {(SHOP_A, n) for n in range(4)}
+    assert all(lane_of(SHOP_A, "o7", 4) == lane_of(SHOP_A, "o7", 4) for _ in range(3))
+    assert lane_of(SHOP_A, "o7", 1) == (SHOP_A, 0)
+
+
+async def test_the_lanes_of_a_shop_share_its_rate_limit(rig: Rig) -> None:
+    """Calls from all of a shop's lanes take turns in the client's one per-shop limiter: the waits it asks for are
+    spaced one interval apart, as for calls from a single lane."""
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:  # the limiter's wait, not slept: the calls go out at once
+        waits.append(seconds)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = request.url.params["ids"].split(",")
+        return httpx.Response(200, json={"code": 0, "message": "ok", "request_id": "r",
+                                         "data": {"orders": every_order_found(ids)}})
+
+    client = TikTokClient(app_key="k", app_secret="s", api_base="http://tt", auth_base="http://auth", qps=1.0,
+                          transport=httpx.MockTransport(answer), sleep=record)
+    rig.worker.fetcher.client = client
+    rig.worker.lanes_per_shop = 4
+    orders = [f"a{n}" for n in range(12)]
+    last = [await rig.push(SHOP_A, order_id) for order_id in orders][-1]
+    rig.start()
+    try:
+        await rig.until_committed(last + 1)
+    finally:
+        await client.aclose()
+    calls = rig.metrics.api_calls.labels(call="get_order_detail")._value.get()
+    assert calls >= 2 and len(waits) == calls - 1  # every call after the first waited for its slot
+    interval = 1 / PACING
+    assert sorted(waits) == pytest.approx([n * interval for n in range(1, len(waits) + 1)], abs=0.3)
