@@ -4,6 +4,7 @@ service was down re-emits exactly the orders it affects; an unusable store falls
 from __future__ import annotations
 
 import contextlib
+import gc
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from services.mapping.service import MappingService, _changed_mappings, _within
+from services.mapping.state import OrderState
 from services.mapping.store import StateStore
 from services.mapping.wiring import build_app
 from shared.kafka import create_producer
@@ -193,3 +195,30 @@ def test_a_state_directory_that_cannot_be_created_gives_an_in_memory_store(tmp_p
     store = StateStore.open_own(tmp_path / "file" / "group", "mapping")
     assert store.path is None
     store.close()
+
+
+def test_an_order_put_with_its_consumed_value_is_stored_as_that_value() -> None:
+    """The consumed bytes are the stored document (the order is not encoded again); a put without them (a restore)
+    stores the order encoded."""
+    state = OrderState()
+    order = make_order("o1", [("RED-L", "k1")])
+    consumed = b" " + orjson.dumps(order.to_dict(), option=orjson.OPT_INDENT_2)  # decodes to the same order
+    state.put(order, 0, consumed)
+    state.save()
+    state.store.wait()
+    assert state.store.doc(order.key) == (0, consumed) and state.orders[order.key] == order
+    newer = make_order("o1", [("RED-L", "k1"), ("BLUE-M", "k2")], version=2)
+    state.put(newer, 0)
+    state.save()
+    state.store.wait()
+    assert state.store.doc(order.key) == (0, orjson.dumps(newer.to_dict())) and state.orders[order.key] == newer
+    assert [o.key for o in state.affected(SHOP, "BLUE-M")] == [order.key]
+    state.store.close()
+
+
+async def test_the_restored_state_is_kept_out_of_later_collections(store_settings: Settings) -> None:
+    """Once a partition's state is restored it is frozen (`gc.freeze`): no young collection walks it again."""
+    await publish(store_settings, make_order("o1", [("RED-L", "k1")]))
+    gc.unfreeze()
+    async with running(store_settings) as service:
+        assert service.restore_reads[ORDERS_INGESTED] == 1 and gc.get_freeze_count() > 0
