@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 import time
 from typing import Any
@@ -184,8 +185,9 @@ class MappingService:
         """
         if generation is not None and generation != self.generation:
             return False
+        value = record.value or b""
         try:
-            order = IngestedOrder.from_dict(orjson.loads(record.value or b""))
+            order = IngestedOrder.from_dict(orjson.loads(value))
         except (ValueError, KeyError, TypeError) as exc:
             self.metrics.dlq.inc()
             log.error("record_dead_lettered", reason="undecodable_order", offset=record.offset,
@@ -200,16 +202,17 @@ class MappingService:
                         {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset}
                         if tracer() is not None else None) as own:
             return await self._enrich_record(order, record.partition, own or received, replay_id, generation,
-                                             force=force)
+                                             force=force, doc=value)
 
     async def _enrich_record(self, order: IngestedOrder, partition: int, traceparent: str | None,
-                             replay_id: str | None, generation: int | None, force: bool = False) -> bool:
+                             replay_id: str | None, generation: int | None, force: bool = False,
+                             doc: bytes | None = None) -> bool:
         async with self.lock:
             if generation is not None and generation != self.generation:
                 return False  # revoked while this record waited for the lock
             if self.state.is_older(order):
                 return True  # a redelivered older version: the newer one is already reflected
-            self.state.put(order, partition)
+            self.state.put(order, partition, doc)
             if replay_id:  # `shopsync replay` re-drove this order: re-enrich with today's mappings
                 await self.emit(order, "replay", traceparent, [(REPLAY_ID, replay_id)], force=force)
             else:
@@ -293,6 +296,10 @@ class MappingService:
                 warm = set()
         if partitions - warm:
             await self._restore_in_full(partitions - warm, ends)
+        # the restored state lives as long as the partitions are held: keep it out of every later collection (at
+        # 100,000 orders their first walk, ~0.4 s, landed among the records consumed next; reference counting
+        # still frees what a revocation drops)
+        gc.freeze()
 
     async def _restore_in_full(self, partitions: set[int], ends: dict[int, Checkpoint]) -> None:
         """Rebuild the state of `partitions` from the compacted topics (and rewrite it in the store), then re-emit

@@ -57,6 +57,7 @@ class OrderState:
         self.held: set[int] = set()  # partitions whose orders this state holds
         self.orders = OpenOrders(self)
         self._puts: dict[str, IngestedOrder] = {}  # orders put since the last save
+        self._docs: dict[str, bytes] = {}  # the `orders.ingested` value of those put with it (their stored doc)
         self._writing: list[tuple[Future[None], dict[str, IngestedOrder]]] = []  # saved, maybe not written yet
         self._changed: set[str] = set()  # keys whose version changed since the last save
         self._sku_names: list[tuple[str, str, str, str]] = []
@@ -65,13 +66,18 @@ class OrderState:
     def is_older(self, order: IngestedOrder) -> bool:
         return self.versions.get(order.key, -1) > order.order_version
 
-    def put(self, order: IngestedOrder, partition: int) -> None:
-        """Record the newest version of an order; withdrawn orders leave the open index."""
+    def put(self, order: IngestedOrder, partition: int, doc: bytes | None = None) -> None:
+        """Record the newest version of an order; withdrawn orders leave the open index. `doc`: the value `order`
+        was decoded from, stored as its document instead of encoding the order again (~4 us a record)."""
         key = order.key
         self.versions[key] = order.order_version
         self.partition_of[key] = partition
         self.held.add(partition)
         self._puts[key] = order
+        if doc is None:
+            self._docs.pop(key, None)
+        else:
+            self._docs[key] = doc
         self._changed.add(key)
         sku_ids = self.sku_ids[order.shop_id]
         for line in order.lines:
@@ -202,7 +208,7 @@ class OrderState:
                 continue  # dropped with its partition
             if (order := self._puts.pop(key, None)) is not None:
                 puts[key] = order
-                self._add_document(batch, key, partition, order)
+                self._add_document(batch, key, partition, order, self._docs.pop(key, None))
             last = emitted.get(key)
             batch.orders.append((key, partition, versions.get(key), last.revision if last else None,
                                  last.content_hash if last else None))
@@ -217,11 +223,12 @@ class OrderState:
         self.store.write(Batch([], [], [], [], [], []), forget=partitions)
 
     @staticmethod
-    def _add_document(batch: Batch, key: str, partition: int, order: IngestedOrder) -> None:
+    def _add_document(batch: Batch, key: str, partition: int, order: IngestedOrder, doc: bytes | None) -> None:
         kh = key_hash(key)
         hashes = [(sku_hash(order.shop_id, sku), kh) for sku in seller_skus(order)]
         if order.lifecycle == ACTIVE:
-            batch.docs.append((kh, key, partition, order.order_version, orjson.dumps(order.to_dict())))
+            batch.docs.append((kh, key, partition, order.order_version,
+                               doc if doc is not None else orjson.dumps(order.to_dict())))
             batch.skus.extend(hashes)
         else:
             batch.closed.append((kh, key, order.order_version))
