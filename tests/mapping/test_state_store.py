@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,37 @@ def test_an_order_put_with_its_consumed_value_is_stored_as_that_value() -> None:
     state.store.wait()
     assert state.store.doc(order.key) == (0, orjson.dumps(newer.to_dict())) and state.orders[order.key] == newer
     assert [o.key for o in state.affected(SHOP, "BLUE-M")] == [order.key]
+    state.store.close()
+
+
+def test_affected_finds_orders_the_writer_has_not_written_yet_by_their_newest_version() -> None:
+    """Right after a burst the store's writer is behind: `affected` finds the orders it has not written through each
+    write's SKU index, judges every order by its newest version (written, being written, or not saved yet), and
+    returns each once."""
+    state = OrderState()
+    stored = [make_order("stored", [("RED-L", "k1")]), make_order("stored-gone", [("RED-L", "k1")])]
+    for order in stored:
+        state.put(order, 0)
+    state.save()
+    state.store.wait()
+    gate = threading.Event()
+    state.store._writer.submit(gate.wait)  # the writer is busy: what is saved next stays unwritten
+    try:
+        state.put(make_order("writing", [("RED-L", "k1"), ("BLUE-M", "k2")]), 0)
+        state.put(make_order("writing-gone", [("RED-L", "k1")]), 0)
+        state.put(make_order("stored-gone", [("BLUE-M", "k2")], version=2), 0)  # no RED-L any more
+        state.save()
+        state.put(make_order("writing-gone", [("BLUE-M", "k2")], version=2), 0)  # put, not saved: no RED-L
+        state.put(make_order("writing", [("RED-L", "k1")], version=2), 0)
+        state.put(make_order("put", [("RED-L", "k1")]), 0)
+        state.put(make_order("other-shop", [("RED-L", "k1")], shop_id="s2"), 0)
+        found = state.affected(SHOP, "RED-L")
+        assert [(o.order_id, o.order_version) for o in found] == [("put", 1), ("stored", 1), ("writing", 2)]
+        assert [o.order_id for o in state.affected(SHOP, "BLUE-M")] == ["stored-gone", "writing-gone"]
+    finally:
+        gate.set()
+    state.store.wait()
+    assert [o.order_id for o in state.affected(SHOP, "RED-L")] == ["put", "stored", "writing"]
     state.store.close()
 
 
