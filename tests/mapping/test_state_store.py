@@ -166,10 +166,12 @@ async def test_a_partition_that_moved_away_and_back_continues_its_revisions(stor
                              within=30, what="both instances owning partitions")
             moved = second.state.held
             await write_mapping(store_settings, "RED-L", "P-1")  # each re-emits its share
-            await eventually(lambda: second.state.emitted and all(  # its share, once restored (a slow
-                second.state.emitted[o.key].revision == 2 for o in orders if o.key in second.state.emitted),
-                within=30, what="the second through the change")  # machine may rebalance once more first)
-            assert second.state.emitted
+
+            async def all_at_revision_2() -> bool:  # read from the topic: a slow machine may rebalance once more,
+                latest = revisions(await everything(store_settings, ORDERS_ENRICHED))  # moving the shares again
+                return all(latest.get(o.key, [0])[-1] == 2 for o in orders)
+
+            await eventually(all_at_revision_2, within=30, every=0.25, what="every order through the change")
         await eventually(lambda: len(first.state.held) == 3 and first.restored.is_set(), within=30,
                          what="the partitions back")
         await write_mapping(store_settings, "RED-L", "P-2")
